@@ -1,0 +1,110 @@
+"""NumPy or CuPy: one code path for CPU and GPU.
+
+Library code never hard-codes the array module. It asks
+:func:`get_array_module` for the module that owns the array it was handed, so
+the same forward and backward run on the host (NumPy) and on a GPU (CuPy).
+New parameters are created on the *active* backend, chosen with :func:`use` or
+the environment variable ``NPAE_BACKEND`` (``numpy`` or ``cupy``).
+"""
+
+from __future__ import annotations
+
+import os
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+__all__ = ["use", "current", "xp", "get_array_module", "asnumpy", "to_device", "cupy_available"]
+
+_BACKENDS = ("numpy", "cupy")
+_active: str = "numpy"
+
+
+def _import_cupy() -> ModuleType:
+    """Import CuPy and make sure a device answers, or explain what is missing."""
+    try:
+        import cupy  # type: ignore[import-not-found]
+    except ImportError as err:  # pragma: no cover - depends on the machine
+        raise RuntimeError(
+            "npae.backend: the 'cupy' backend needs CuPy, which is not installed; "
+            "install it with `pip install npae[gpu]` (cupy-cuda12x) or use the 'numpy' backend"
+        ) from err
+    try:
+        n = cupy.cuda.runtime.getDeviceCount()
+    except Exception as err:  # pragma: no cover - depends on the machine
+        raise RuntimeError(
+            f"npae.backend: CuPy is installed but found no usable GPU ({err}); "
+            "use the 'numpy' backend"
+        ) from err
+    if n < 1:  # pragma: no cover - depends on the machine
+        raise RuntimeError("npae.backend: CuPy is installed but found no GPU; use 'numpy'")
+    return cupy
+
+
+def cupy_available() -> bool:
+    """True when CuPy imports and sees at least one GPU."""
+    try:
+        _import_cupy()
+    except RuntimeError:
+        return False
+    return True
+
+
+def use(name: str) -> None:
+    """Choose the backend on which new parameters and data are created.
+
+    Parameters
+    ----------
+    name : {"numpy", "cupy"}
+        ``"cupy"`` fails with a clear ``RuntimeError`` when CuPy or a GPU is
+        missing, and the backend then stays as it was.
+    """
+    global _active
+    name = str(name).lower()
+    if name not in _BACKENDS:
+        raise ValueError(f"npae.backend.use: name must be one of {_BACKENDS}, got {name!r}")
+    if name == "cupy":
+        _import_cupy()
+    _active = name
+
+
+def current() -> str:
+    """Name of the active backend."""
+    return _active
+
+
+def xp() -> ModuleType:
+    """The active array module (numpy or cupy)."""
+    if _active == "cupy":
+        return _import_cupy()
+    return np
+
+
+def get_array_module(*arrays: Any) -> ModuleType:
+    """The module (numpy or cupy) that owns the given arrays."""
+    for a in arrays:
+        if type(a).__module__.startswith("cupy"):
+            import cupy  # type: ignore[import-not-found]
+
+            return cupy
+    return np
+
+
+def asnumpy(a: Any) -> np.ndarray:
+    """Bring any array (numpy, cupy or array-like) to the host as a NumPy array."""
+    if type(a).__module__.startswith("cupy"):
+        return a.get()
+    return np.asarray(a)
+
+
+def to_device(a: Any) -> Any:
+    """Put an array on the active backend (no copy when it is already there)."""
+    if _active == "cupy":
+        return xp().asarray(a)
+    return asnumpy(a)
+
+
+_env = os.environ.get("NPAE_BACKEND")
+if _env:
+    use(_env)

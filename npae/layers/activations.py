@@ -1,0 +1,180 @@
+"""Element-wise activations ``y = f(a)``.
+
+Every activation has the same backward, ``da = dy * f'(a)``, and exposes
+``derivative(a) = f'(a)`` and ``second_derivative(a) = f''(a)`` as functions of
+the pre-activation ``a``. The contractive penalty needs both: the Jacobian of a
+layer is ``diag(f'(a)) W^T``, and its gradient brings in ``f''(a)``.
+"""
+
+from __future__ import annotations
+
+from npae.backend import get_array_module
+from npae.layers.base import Array, Layer
+
+
+def sigmoid(a: Array) -> Array:
+    r"""Logistic function ``1 / (1 + e^{-a})`` that never overflows.
+
+    ``e^{-|a|}`` lies in (0, 1] for every ``a``, so neither branch can overflow:
+    ``1 / (1 + e^{-a})`` for ``a >= 0`` and ``e^{a} / (1 + e^{a})`` for ``a < 0``.
+    """
+    xp = get_array_module(a)
+    e = xp.exp(-xp.abs(a))
+    d = 1 / (1 + e)
+    return xp.where(a >= 0, d, e * d)
+
+
+def softplus(a: Array) -> Array:
+    r"""``log(1 + e^a) = max(a, 0) + log1p(e^{-|a|})``, exact and overflow-free."""
+    xp = get_array_module(a)
+    return xp.maximum(a, 0) + xp.log1p(xp.exp(-xp.abs(a)))
+
+
+class Activation(Layer):
+    """Base for element-wise activations: caches ``a``, returns ``dy * f'(a)``."""
+
+    def function(self, a: Array) -> Array:
+        raise NotImplementedError
+
+    def derivative(self, a: Array) -> Array:
+        raise NotImplementedError
+
+    def second_derivative(self, a: Array) -> Array:
+        raise NotImplementedError
+
+    def forward(self, x: Array, training: bool = True) -> Array:
+        self._a = x
+        return self.function(x)
+
+    def backward(self, dy: Array) -> Array:
+        return dy * self.derivative(self._a)
+
+
+class Identity(Activation):
+    r"""``f(a) = a``; ``f'(a) = 1``; ``f''(a) = 0``."""
+
+    def function(self, a):
+        return a
+
+    def derivative(self, a):
+        return get_array_module(a).ones_like(a)
+
+    def second_derivative(self, a):
+        return get_array_module(a).zeros_like(a)
+
+    def backward(self, dy):
+        return dy  # gradients are never written in place, so passing dy on is safe
+
+
+class ReLU(Activation):
+    r"""``f(a) = max(a, 0)``; ``f'(a) = [a > 0]`` (0 at the kink); ``f''(a) = 0``."""
+
+    def function(self, a):
+        return get_array_module(a).maximum(a, 0)
+
+    def derivative(self, a):
+        return (a > 0).astype(a.dtype)
+
+    def second_derivative(self, a):
+        return get_array_module(a).zeros_like(a)
+
+    def backward(self, dy):
+        return dy * (self._a > 0)
+
+
+class LeakyReLU(Activation):
+    r"""``f(a) = a`` for ``a > 0`` else ``slope * a``; ``f'(a) = 1`` or ``slope``; ``f'' = 0``."""
+
+    def __init__(self, slope: float = 0.01) -> None:
+        super().__init__()
+        if not slope >= 0:
+            raise ValueError(f"LeakyReLU: slope must be >= 0, got {slope}")
+        self.slope = float(slope)
+        self._config = {"slope": self.slope}
+
+    def function(self, a):
+        return get_array_module(a).where(a > 0, a, self.slope * a)
+
+    def derivative(self, a):
+        return get_array_module(a).where(a > 0, 1, self.slope).astype(a.dtype)
+
+    def second_derivative(self, a):
+        return get_array_module(a).zeros_like(a)
+
+
+class Sigmoid(Activation):
+    r"""``s = f(a) = 1 / (1 + e^{-a})``; ``f'(a) = s (1 - s)``; ``f''(a) = s (1 - s)(1 - 2 s)``."""
+
+    def function(self, a):
+        return sigmoid(a)
+
+    def derivative(self, a):
+        s = sigmoid(a)
+        return s * (1 - s)
+
+    def second_derivative(self, a):
+        s = sigmoid(a)
+        return s * (1 - s) * (1 - 2 * s)
+
+    def forward(self, x, training=True):
+        self._a = x
+        self._y = sigmoid(x)
+        return self._y
+
+    def backward(self, dy):
+        s = self._y  # reuse the output: f'(a) = s (1 - s) needs no second exp
+        return dy * s * (1 - s)
+
+
+class Tanh(Activation):
+    r"""``t = tanh(a)``; ``f'(a) = 1 - t^2``; ``f''(a) = -2 t (1 - t^2)``."""
+
+    def function(self, a):
+        return get_array_module(a).tanh(a)
+
+    def derivative(self, a):
+        t = get_array_module(a).tanh(a)
+        return 1 - t * t
+
+    def second_derivative(self, a):
+        t = get_array_module(a).tanh(a)
+        return -2 * t * (1 - t * t)
+
+    def forward(self, x, training=True):
+        self._a = x
+        self._y = get_array_module(x).tanh(x)
+        return self._y
+
+    def backward(self, dy):
+        t = self._y
+        return dy * (1 - t * t)
+
+
+class Softplus(Activation):
+    r"""``f(a) = log(1 + e^a)``; ``f'(a) = sigmoid(a) = s``; ``f''(a) = s (1 - s)``."""
+
+    def function(self, a):
+        return softplus(a)
+
+    def derivative(self, a):
+        return sigmoid(a)
+
+    def second_derivative(self, a):
+        s = sigmoid(a)
+        return s * (1 - s)
+
+
+ACTIVATIONS = {"identity": Identity, "linear": Identity, "relu": ReLU,
+               "leaky_relu": LeakyReLU, "sigmoid": Sigmoid, "tanh": Tanh,
+               "softplus": Softplus}
+
+
+def get_activation(name: str | Activation) -> Activation:
+    """An activation layer from its name (``"relu"``, ``"sigmoid"``, ...) or as given."""
+    if isinstance(name, Activation):
+        return name
+    try:
+        return ACTIVATIONS[str(name).lower()]()
+    except KeyError:
+        raise ValueError(
+            f"npae: unknown activation {name!r}; choose one of {sorted(ACTIVATIONS)}") from None

@@ -1,0 +1,101 @@
+"""Reconstruction losses as pure functions returning ``(value, gradient)``.
+
+Each takes ``reduction``:
+
+- ``"mean"``: divide the sum by the number of elements ``M`` (per-pixel error,
+  the number the lectures report);
+- ``"sum"``: the plain sum;
+- ``"batchmean"``: divide by the batch size ``N`` (sum over features, mean over
+  samples: a per-sample log-likelihood, as in the VAE).
+
+The gradient is that of the reduced value, so it carries the same ``1/M`` or
+``1/N`` factor.
+"""
+
+from __future__ import annotations
+
+from npae.backend import get_array_module
+from npae.layers.activations import sigmoid
+from npae.layers.base import Array
+
+__all__ = ["mse", "bce", "bce_with_logits", "REDUCTIONS"]
+
+REDUCTIONS = ("mean", "sum", "batchmean")
+
+
+def _divisor(x: Array, reduction: str, owner: str) -> int:
+    if reduction == "mean":
+        return x.size
+    if reduction == "sum":
+        return 1
+    if reduction == "batchmean":
+        return x.shape[0]
+    raise ValueError(f"{owner}: reduction must be one of {REDUCTIONS}, got {reduction!r}")
+
+
+def _check_pair(pred: Array, target: Array, owner: str, a: str) -> None:
+    if getattr(pred, "shape", None) != getattr(target, "shape", None):
+        raise ValueError(f"{owner}: {a} and target must have the same shape, got "
+                         f"{getattr(pred, 'shape', None)} and {getattr(target, 'shape', None)}")
+    if pred.size == 0:
+        raise ValueError(f"{owner}: empty batch ({a} shape {pred.shape})")
+
+
+def _check_targets(target: Array, owner: str) -> None:
+    xp = get_array_module(target)
+    lo, hi = float(xp.min(target)), float(xp.max(target))
+    if not (lo >= 0.0 and hi <= 1.0):  # also catches NaN
+        raise ValueError(f"{owner}: targets must lie in [0, 1], got values in [{lo}, {hi}]; "
+                         "binary cross-entropy is defined for probabilities")
+
+
+def mse(pred: Array, target: Array, reduction: str = "mean") -> tuple[float, Array]:
+    r"""Squared error ``sum_i (p_i - t_i)^2 / D``, ``D`` set by ``reduction``.
+
+    Gradient: ``dL/dp_i = 2 (p_i - t_i) / D``.
+    """
+    _check_pair(pred, target, "mse", "pred")
+    D = _divisor(pred, reduction, "mse")
+    diff = pred - target
+    return float((diff * diff).sum()) / D, diff * (2 / D)
+
+
+def bce(prob: Array, target: Array, reduction: str = "mean",
+        check: bool = True) -> tuple[float, Array]:
+    r"""Binary cross-entropy of probabilities,
+    ``-sum_i [t_i log p_i + (1 - t_i) log(1 - p_i)] / D``.
+
+    Gradient: ``dL/dp_i = (p_i - t_i) / (p_i (1 - p_i) D)``.
+
+    ``p`` is clipped to ``[eps, 1 - eps]`` (``eps`` the machine epsilon of its
+    dtype) so that neither log nor the gradient can be infinite. At a clipped
+    entry the gradient is the formula evaluated at the clip point rather than
+    zero, so a saturated sigmoid output still learns. Targets are never clipped:
+    ``check=True`` refuses targets outside [0, 1] (one scan; models turn it off
+    because they validate their data once, at the entry point).
+    """
+    _check_pair(prob, target, "bce", "prob")
+    if check:
+        _check_targets(target, "bce")
+    D = _divisor(prob, reduction, "bce")
+    xp = get_array_module(prob)
+    eps = float(xp.finfo(prob.dtype).eps)
+    p = xp.clip(prob, eps, 1 - eps)
+    value = -float((target * xp.log(p) + (1 - target) * xp.log1p(-p)).sum()) / D
+    return value, (p - target) / (p * (1 - p) * D)
+
+
+def bce_with_logits(logits: Array, target: Array, reduction: str = "mean",
+                    check: bool = True) -> tuple[float, Array]:
+    r"""Binary cross-entropy of ``p = sigmoid(z)`` computed from the logits ``z``.
+
+    Per entry, ``-t log s(z) - (1 - t) log(1 - s(z)) = max(z, 0) - z t + log(1 + e^{-|z|})``,
+    which is exact and never overflows. Gradient: ``dL/dz_i = (s(z_i) - t_i) / D``.
+    """
+    _check_pair(logits, target, "bce_with_logits", "logits")
+    if check:
+        _check_targets(target, "bce_with_logits")
+    D = _divisor(logits, reduction, "bce_with_logits")
+    xp = get_array_module(logits)
+    per = xp.maximum(logits, 0) - logits * target + xp.log1p(xp.exp(-xp.abs(logits)))
+    return float(per.sum()) / D, (sigmoid(logits) - target) * (1 / D)

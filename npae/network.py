@@ -1,0 +1,95 @@
+"""A chain of layers, itself a layer."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from npae.layers.base import Array, Layer
+
+
+class Sequential(Layer):
+    r"""``y = f_K(... f_2(f_1(x)))``; backward applies the chain rule in reverse:
+    ``dx = J_1^T (J_2^T (... J_K^T dy))``, each factor being one layer's backward.
+
+    ``params`` and ``grads`` are flat views keyed ``"<index>.<name>"`` (``"0.W"``),
+    nested Sequentials giving ``"1.0.W"``.
+    """
+
+    skips_input_grad = True
+
+    def __init__(self, *layers: Layer) -> None:
+        super().__init__()
+        if len(layers) == 1 and isinstance(layers[0], (list, tuple)):
+            layers = tuple(layers[0])
+        for i, layer in enumerate(layers):
+            if not (hasattr(layer, "forward") and hasattr(layer, "backward")):
+                raise TypeError(
+                    f"Sequential: item {i} is a {type(layer).__name__}, not a layer "
+                    "(it needs forward and backward)")
+        self.layers: list[Layer] = list(layers)
+
+    @property
+    def params(self) -> dict[str, Array]:  # type: ignore[override]
+        return {name: p for name, p, _ in self.parameters()}
+
+    @params.setter
+    def params(self, value) -> None:  # the base __init__ assigns {}
+        pass
+
+    @property
+    def grads(self) -> dict[str, Array]:  # type: ignore[override]
+        return {name: g for name, _, g in self.parameters()}
+
+    @grads.setter
+    def grads(self, value) -> None:
+        pass
+
+    def parameters(self) -> Iterator[tuple[str, Array, Array]]:
+        """Yield ``(name, param, grad)`` for every trainable array, in layer order."""
+        for i, layer in enumerate(self.layers):
+            if hasattr(layer, "parameters"):
+                for k, p, g in layer.parameters():
+                    yield f"{i}.{k}", p, g
+            else:  # a user's layer that follows only the dict protocol
+                for k, p in layer.params.items():
+                    yield f"{i}.{k}", p, layer.grads.get(k)
+
+    def forward(self, x: Array, training: bool = True) -> Array:
+        for layer in self.layers:
+            x = layer.forward(x, training=training)
+        return x
+
+    def backward(self, dy: Array, input_grad: bool = True) -> Array | None:
+        """Backpropagate ``dy``; with ``input_grad=False`` the first layer may skip dL/dx."""
+        for i in range(len(self.layers) - 1, -1, -1):
+            layer = self.layers[i]
+            if i == 0 and not input_grad and getattr(layer, "skips_input_grad", False):
+                return layer.backward(dy, input_grad=False)
+            dy = layer.backward(dy)
+        return dy
+
+    def add_to_grads(self, extra: dict[str, Array]) -> None:
+        """Add ``extra[name]`` to the gradient ``name`` (``"0.W"``), out of place.
+
+        For penalties that reach parameters directly (the contractive penalty).
+        """
+        for name, g in extra.items():
+            index, key = name.split(".", 1)
+            layer = self.layers[int(index)]
+            if isinstance(layer, Sequential):
+                layer.add_to_grads({key: g})
+            else:
+                layer.grads[key] = layer.grads[key] + g
+
+    def config(self) -> dict:
+        return {}
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __getitem__(self, i: int) -> Layer:
+        return self.layers[i]
+
+    def __repr__(self) -> str:
+        inner = ",\n  ".join(repr(layer) for layer in self.layers)
+        return f"Sequential(\n  {inner}\n)"

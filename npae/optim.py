@@ -1,0 +1,126 @@
+"""Optimizers: update each parameter in place from its gradient.
+
+An optimizer is made without parameters; ``opt.step(model.parameters())``
+takes the ``(name, param, grad)`` triples and keeps its per-parameter state
+(velocity, moments) by name. Updates are written in place (``out=``) so that a
+float32 parameter stays float32 and no temporary arrays pile up.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+from npae.backend import get_array_module
+
+__all__ = ["Optimizer", "SGD", "Adam"]
+
+Triples = Iterable[tuple[str, Any, Any]]
+
+
+class Optimizer:
+    """Base: hyperparameter checks and the per-name state dictionary."""
+
+    def __init__(self, lr: float, weight_decay: float) -> None:
+        if not (isinstance(lr, (int, float)) and lr > 0 and math.isfinite(lr)):
+            raise ValueError(f"{type(self).__name__}: lr must be a positive number, got {lr!r}")
+        if not weight_decay >= 0:
+            raise ValueError(
+                f"{type(self).__name__}: weight_decay must be >= 0, got {weight_decay!r}")
+        self.lr = float(lr)
+        self.weight_decay = float(weight_decay)
+        self.state: dict[str, dict[str, Any]] = {}
+
+    def _grad(self, p: Any, g: Any, name: str) -> Any:
+        if g is None:
+            raise ValueError(f"{type(self).__name__}: parameter {name!r} has no gradient; "
+                             "call model.loss(x) (forward and backward) before step()")
+        # L2 weight decay: d/dp (wd/2 |p|^2) = wd * p, added to the gradient.
+        return g + self.weight_decay * p if self.weight_decay else g
+
+    def step(self, params: Triples) -> None:
+        raise NotImplementedError
+
+
+class SGD(Optimizer):
+    r"""Stochastic gradient descent with optional (Nesterov) momentum.
+
+    With ``g = grad + weight_decay * p``:
+
+    - plain: ``p <- p - lr g``
+    - momentum ``m``: ``v <- m v + g``; ``p <- p - lr v``
+    - Nesterov: ``v <- m v + g``; ``p <- p - lr (g + m v)``
+    """
+
+    def __init__(self, lr: float, momentum: float = 0.0, nesterov: bool = False,
+                 weight_decay: float = 0.0) -> None:
+        super().__init__(lr, weight_decay)
+        if not 0 <= momentum < 1:
+            raise ValueError(f"SGD: momentum must be in [0, 1), got {momentum!r}")
+        if nesterov and momentum == 0:
+            raise ValueError("SGD: nesterov=True needs momentum > 0")
+        self.momentum, self.nesterov = float(momentum), bool(nesterov)
+
+    def step(self, params: Triples) -> None:
+        lr, m = self.lr, self.momentum
+        for name, p, g in params:
+            g = self._grad(p, g, name)
+            if m == 0:
+                p -= lr * g
+                continue
+            st = self.state.setdefault(name, {})
+            v = st.get("v")
+            if v is None:
+                v = st["v"] = g.copy()
+            else:
+                v *= m
+                v += g
+            p -= lr * (g + m * v) if self.nesterov else lr * v
+
+
+class Adam(Optimizer):
+    r"""Adam (Kingma & Ba, 2015) with bias correction.
+
+    With ``g = grad + weight_decay * p`` and step count ``t``:
+
+    .. math::
+        m \leftarrow \beta_1 m + (1 - \beta_1) g,\quad
+        v \leftarrow \beta_2 v + (1 - \beta_2) g^2,\quad
+        p \leftarrow p - \text{lr}\, \frac{\hat m}{\sqrt{\hat v} + \epsilon},\quad
+        \hat m = \frac{m}{1 - \beta_1^t},\ \hat v = \frac{v}{1 - \beta_2^t}.
+
+    Computed as ``p -= lr_t m / (sqrt(v) + eps_t)`` with
+    ``lr_t = lr sqrt(1 - b2^t) / (1 - b1^t)`` and ``eps_t = eps sqrt(1 - b2^t)``,
+    which is algebraically the same update with two fewer array passes.
+    """
+
+    def __init__(self, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0) -> None:
+        super().__init__(lr, weight_decay)
+        b1, b2 = betas
+        if not (0 <= b1 < 1 and 0 <= b2 < 1):
+            raise ValueError(f"Adam: betas must lie in [0, 1), got {betas!r}")
+        if not eps > 0:
+            raise ValueError(f"Adam: eps must be > 0, got {eps!r}")
+        self.b1, self.b2, self.eps = float(b1), float(b2), float(eps)
+
+    def step(self, params: Triples) -> None:
+        b1, b2 = self.b1, self.b2
+        for name, p, g in params:
+            g = self._grad(p, g, name)
+            xp = get_array_module(p)
+            st = self.state.get(name)
+            if st is None:
+                st = self.state[name] = {"t": 0, "m": xp.zeros_like(p), "v": xp.zeros_like(p)}
+            st["t"] += 1
+            t, m, v = st["t"], st["m"], st["v"]
+            m *= b1
+            m += (1 - b1) * g
+            v *= b2
+            v += (1 - b2) * (g * g)
+            c2 = math.sqrt(1 - b2**t)
+            lr_t = self.lr * c2 / (1 - b1**t)
+            denom = xp.sqrt(v)
+            denom += self.eps * c2
+            p -= lr_t * (m / denom)

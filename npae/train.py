@@ -1,0 +1,187 @@
+"""The training loop: minibatches, history, progress bar, callbacks, divergence guard."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from npae.backend import get_array_module
+from npae.layers.base import as_generator
+from npae.optim import Adam
+
+__all__ = ["History", "Callback", "EarlyStopping", "fit"]
+
+
+@dataclass
+class History:
+    """Per-epoch means: ``"loss"`` and each loss part, and ``"val_..."`` for validation.
+
+    ``stop_reason`` says why training ended early (a callback, or divergence),
+    ``None`` when it ran every epoch.
+    """
+
+    history: dict[str, list[float]] = field(default_factory=dict)
+    epochs_run: int = 0
+    stop_reason: str | None = None
+    diverged: bool = False
+
+    def __getitem__(self, key: str) -> list[float]:
+        return self.history[key]
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.history
+
+    def append(self, logs: dict[str, float]) -> None:
+        for k, v in logs.items():
+            self.history.setdefault(k, []).append(v)
+
+
+class Callback:
+    """Called after every epoch; return True from ``on_epoch_end`` to stop training."""
+
+    def on_train_begin(self, model: Any) -> None:
+        pass
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float], model: Any) -> bool:
+        return False
+
+    def on_train_end(self, model: Any) -> None:
+        pass
+
+
+class EarlyStopping(Callback):
+    """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs.
+
+    With ``restore_best`` the parameters of the best epoch are put back at the end.
+    """
+
+    def __init__(self, monitor: str = "val_loss", patience: int = 5, min_delta: float = 0.0,
+                 restore_best: bool = True) -> None:
+        if patience < 0 or min_delta < 0:
+            raise ValueError(f"EarlyStopping: patience and min_delta must be >= 0, "
+                             f"got {patience} and {min_delta}")
+        self.monitor, self.patience, self.min_delta = monitor, int(patience), float(min_delta)
+        self.restore_best = restore_best
+
+    def on_train_begin(self, model: Any) -> None:
+        self.best, self.wait, self.best_epoch, self._best_params = math.inf, 0, -1, None
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float], model: Any) -> bool:
+        if self.monitor not in logs:
+            raise ValueError(f"EarlyStopping: monitored value {self.monitor!r} is not logged; "
+                             f"logged: {sorted(logs)} (pass validation= to fit for 'val_loss')")
+        value = logs[self.monitor]
+        if value < self.best - self.min_delta:
+            self.best, self.wait, self.best_epoch = value, 0, epoch
+            if self.restore_best:
+                self._best_params = [p.copy() for _, p, _ in model.parameters()]
+            return False
+        self.wait += 1
+        return self.wait > self.patience
+
+    def on_train_end(self, model: Any) -> None:
+        if self.restore_best and self._best_params is not None:
+            for (_, p, _), best in zip(model.parameters(), self._best_params):
+                p[...] = best
+
+
+def fit(model: Any, X: Any, epochs: int = 10, batch_size: int = 128, optimizer: Any = None,
+        validation: Any = None, *, callbacks: list[Callback] | tuple = (), verbose: int = 1,
+        rng: Any = None, shuffle: bool = True) -> History:
+    """Train ``model`` on ``X`` with shuffled minibatches.
+
+    Parameters
+    ----------
+    model : Autoencoder (or any model with ``_loss``, ``parameters``, ``check_data``)
+    X : array (N, ...)
+        Training data, floats in the model's expected range. It is validated once
+        (dtype, NaN/Inf, range) and moved to the active backend once.
+    epochs, batch_size : int
+    optimizer : Optimizer, optional
+        ``Adam()`` with its defaults when omitted.
+    validation : array, optional
+        Held-out data; its loss parts are logged as ``"val_..."`` every epoch.
+    callbacks : list of Callback
+    verbose : int
+        0 silences the progress bar; 1 shows it on a terminal (and stays quiet
+        otherwise); 2 also prints one line per epoch.
+    rng : Generator or int, optional
+        Shuffling and the model's noise; the model's own generator by default.
+
+    Returns
+    -------
+    History
+
+    Notes
+    -----
+    Divergence guard: before each update the parameters are copied; a
+    non-finite loss stops training with a warning naming the epoch and batch,
+    and the parameters of the last finite step are restored.
+    """
+    name = type(model).__name__
+    if int(epochs) < 0 or int(batch_size) < 1:
+        raise ValueError(f"{name}.fit: epochs must be >= 0 and batch_size >= 1, "
+                         f"got {epochs} and {batch_size}")
+    X = model.check_data(X, f"{name}.fit", "X")
+    V = None if validation is None else model.check_data(validation, f"{name}.fit", "validation")
+    optimizer = optimizer or Adam()
+    g = model.rng if rng is None else as_generator(rng)
+    xp = get_array_module(X)
+    history = History()
+    n = X.shape[0]
+    n_batches = math.ceil(n / batch_size)
+    params = [p for _, p, _ in model.parameters()]
+    last_good = [xp.empty_like(p) for p in params]
+    for cb in callbacks:
+        cb.on_train_begin(model)
+    for epoch in range(int(epochs)):
+        order = g.permutation(n) if shuffle else None
+        if order is not None and xp is not np:
+            order = xp.asarray(order)  # one transfer per epoch, never per batch
+        sums: dict[str, float] = {}
+        bar = tqdm(range(n_batches), desc=f"epoch {epoch + 1}/{epochs}", leave=False,
+                   disable=True if verbose == 0 else None)
+        for b in bar:
+            sl = slice(b * batch_size, (b + 1) * batch_size)
+            xb = X[order[sl]] if order is not None else X[sl]
+            total, parts = model._loss(xb, g, backward=True)
+            if not math.isfinite(total):
+                if epoch or b:
+                    for p, good in zip(params, last_good):
+                        p[...] = good
+                history.diverged = True
+                history.stop_reason = (f"diverged: the loss became {total} at epoch {epoch + 1}, "
+                                       f"batch {b + 1}; parameters restored to the last finite "
+                                       "step (lower the learning rate?)")
+                warnings.warn(f"{name}.fit {history.stop_reason}", RuntimeWarning, stacklevel=2)
+                break
+            for p, good in zip(params, last_good):
+                good[...] = p
+            optimizer.step(model.parameters())
+            w = xb.shape[0]
+            for k, v in {"loss": total, **parts}.items():
+                sums[k] = sums.get(k, 0.0) + v * w
+            if b % 10 == 0:
+                bar.set_postfix(loss=f"{total:.4g}", refresh=False)
+        bar.close()
+        if history.diverged:
+            break
+        logs = {k: v / n for k, v in sums.items()}
+        if V is not None:
+            logs.update({f"val_{k}": v for k, v in model.evaluate(V, batch_size=1024).items()})
+        history.append(logs)
+        history.epochs_run = epoch + 1
+        if verbose >= 2:
+            summary = ", ".join(f"{k} {v:.5g}" for k, v in logs.items())
+            print(f"epoch {epoch + 1}/{epochs}: {summary}")
+        if any(cb.on_epoch_end(epoch, logs, model) for cb in callbacks):
+            history.stop_reason = f"stopped by a callback after epoch {epoch + 1}"
+            break
+    for cb in callbacks:
+        cb.on_train_end(model)
+    return history
