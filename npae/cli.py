@@ -1,0 +1,177 @@
+"""The ``npae`` command.
+
+Subcommands::
+
+    npae gradcheck              check every built-in gradient (float64), exit 1 on a failure
+    npae tour --out DIR         train a small autoencoder and write its figures
+    npae compare-pca            linear autoencoder vs PCA vs SVD, as a table or JSON
+    npae train                  train a dense autoencoder variant and save it
+    npae bench                  run the benchmark suite
+
+Each takes ``--backend numpy|cupy``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+
+def _gradcheck(args: argparse.Namespace) -> int:
+    from npae.checks import run_all
+
+    reports = run_all(seed=args.seed, only=args.only)
+    width = max(len(r.title) for r in reports) if reports else 10
+    print(f"{'check':<{width}}  {'array':<14} {'max rel error':>13}  result")
+    failed = 0
+    for r in reports:
+        for i, (key, err) in enumerate(r.errors.items()):
+            ok = err < r.threshold
+            print(f"{r.title if i == 0 else '':<{width}}  {key:<14} {err:13.2e}  "
+                  f"{'pass' if ok else 'FAIL'}")
+        for note in r.notes:
+            print(f"{'':<{width}}  ! {note}")
+        failed += not r.passed
+    print(f"\n{len(reports) - failed} of {len(reports)} checks passed "
+          f"(float64 central differences, threshold {reports[0].threshold:g})"
+          if reports else "no check matched")
+    return 1 if failed or not reports else 0
+
+
+def _tour(args: argparse.Namespace) -> int:
+    from npae import data, viz
+    from npae.models import dense_autoencoder
+    from npae.optim import Adam
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    X, y = data.load("digits", split="train")[:2]
+    Xte, yte = data.load("digits", split="test")[:2]
+    X, Xte = X.reshape(len(X), -1), Xte.reshape(len(Xte), -1)
+    print(f"digits: {len(X)} training and {len(Xte)} test images of 8x8 pixels")
+    ae = dense_autoencoder(X.shape[1], [32], 2, rng=args.seed)
+    t = time.perf_counter()
+    hist = ae.fit(X, epochs=args.epochs, batch_size=32, optimizer=Adam(3e-3),
+                  validation=Xte, verbose=args.verbose)
+    mse = ae.evaluate(Xte)["reconstruction"]
+    mean_mse = float(((Xte - X.mean(0)) ** 2).mean())
+    print(f"trained a 64-32-2 autoencoder for {args.epochs} epochs in "
+          f"{time.perf_counter() - t:.1f} s")
+    print(f"held-out reconstruction MSE {mse:.4f} (predicting the mean image: {mean_mse:.4f})")
+    rec = ae.reconstruct(Xte[:10])
+    viz.reconstruction_grid(Xte[:10], rec, image_shape=(8, 8), path=out / "reconstructions.png")
+    viz.latent_scatter(ae.encode(Xte), yte, path=out / "latent.png")
+    viz.loss_curves(hist, path=out / "loss.png")
+    ae.save(out / "model.npz")
+    for name in ("reconstructions.png", "latent.png", "loss.png", "model.npz"):
+        print(f"wrote {out / name}")
+    return 0
+
+
+def _compare_pca(args: argparse.Namespace) -> int:
+    from npae import data, linear
+
+    X = data.load(args.data, split="train")[0]
+    X = X.reshape(len(X), -1)
+    if args.limit:
+        X = X[: args.limit]
+    Xte = data.load(args.data, split="test")[0]
+    Xte = Xte.reshape(len(Xte), -1)
+    table = linear.compare(X, ks=args.ks, epochs=args.epochs, rng=args.seed, X_test=Xte)
+    if args.json:
+        print(json.dumps({"data": args.data, "rows": table.rows if hasattr(table, "rows")
+                          else table}, indent=2))
+    else:
+        print(f"data: {args.data} ({len(X)} training, {len(Xte)} test images)\n")
+        print(table)
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from npae import data, models
+    from npae.optim import Adam
+
+    X = data.load(args.data, split="train")[0]
+    X = X.reshape(len(X), -1)
+    Xte = data.load(args.data, split="test")[0]
+    Xte = Xte.reshape(len(Xte), -1)
+    kwargs = {}
+    cls = models.Autoencoder
+    if args.model != "plain":
+        cls = models.MODELS[{"denoising": "DenoisingAutoencoder", "sparse": "SparseAutoencoder",
+                             "contractive": "ContractiveAutoencoder"}[args.model]]
+    ae = models.dense_autoencoder(X.shape[1], args.hidden, args.latent, rng=args.seed,
+                                  model=cls, **kwargs)
+    hist = ae.fit(X, epochs=args.epochs, batch_size=args.batch_size, optimizer=Adam(args.lr),
+                  validation=Xte, verbose=args.verbose)
+    print(f"{args.model} autoencoder on {args.data}: final train loss {hist['loss'][-1]:.5f}, "
+          f"held-out loss {hist['val_loss'][-1]:.5f}")
+    ae.save(args.out)
+    print(f"saved {args.out}")
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from benchmarks.__main__ import main as bench_main  # type: ignore[import-not-found]
+
+    return bench_main(args.rest)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="npae", description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def add(name: str, func, help: str) -> argparse.ArgumentParser:
+        s = sub.add_parser(name, help=help, description=help)
+        s.add_argument("--backend", choices=["numpy", "cupy"], default=None,
+                       help="array backend (default: numpy, or $NPAE_BACKEND)")
+        s.add_argument("--seed", type=int, default=0)
+        s.set_defaults(func=func)
+        return s
+
+    s = add("gradcheck", _gradcheck, "check every built-in gradient against finite differences")
+    s.add_argument("--only", help="run only the checks whose name contains this text")
+    s = add("tour", _tour, "train a small autoencoder on the digits and write its figures")
+    s.add_argument("--out", default="npae-tour", help="folder for figures and the model")
+    s.add_argument("--epochs", type=int, default=40)
+    s.add_argument("--verbose", type=int, default=1)
+    s = add("compare-pca", _compare_pca, "linear autoencoder vs PCA vs SVD reconstruction error")
+    s.add_argument("--data", default="digits", choices=["digits", "mnist", "fashion-mnist"])
+    s.add_argument("--ks", type=int, nargs="+", default=[2, 4, 6])
+    s.add_argument("--epochs", type=int, default=None, help="training epochs per k")
+    s.add_argument("--limit", type=int, default=None, help="use only the first N training images")
+    s.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    s = add("train", _train, "train a dense autoencoder and save it")
+    s.add_argument("--model", default="plain",
+                   choices=["plain", "denoising", "sparse", "contractive"])
+    s.add_argument("--data", default="digits", choices=["digits", "mnist", "fashion-mnist"])
+    s.add_argument("--hidden", type=int, nargs="*", default=[32])
+    s.add_argument("--latent", type=int, default=8)
+    s.add_argument("--epochs", type=int, default=20)
+    s.add_argument("--batch-size", type=int, default=64)
+    s.add_argument("--lr", type=float, default=1e-3)
+    s.add_argument("--verbose", type=int, default=1)
+    s.add_argument("--out", default="model.npz")
+    s = add("bench", _bench, "run the benchmark suite (python -m benchmarks)")
+    s.add_argument("rest", nargs=argparse.REMAINDER, help="arguments for the suite")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.backend:
+        from npae import backend
+
+        try:
+            backend.use(args.backend)
+        except RuntimeError as err:
+            print(f"npae: {err}", file=sys.stderr)
+            return 2
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
