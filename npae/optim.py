@@ -112,15 +112,21 @@ class Adam(Optimizer):
             xp = get_array_module(p)
             st = self.state.get(name)
             if st is None:
-                st = self.state[name] = {"t": 0, "m": xp.zeros_like(p), "v": xp.zeros_like(p)}
+                st = self.state[name] = {"t": 0, "m": xp.zeros_like(p), "v": xp.zeros_like(p),
+                                         "tmp": xp.empty_like(p)}
             st["t"] += 1
-            t, m, v = st["t"], st["m"], st["v"]
-            m *= b1
-            m += (1 - b1) * g
-            v *= b2
-            v += (1 - b2) * (g * g)
+            t, m, v, tmp = st["t"], st["m"], st["v"], st["tmp"]
             c2 = math.sqrt(1 - b2**t)
-            lr_t = self.lr * c2 / (1 - b1**t)
-            denom = xp.sqrt(v)
-            denom += self.eps * c2
-            p -= lr_t * (m / denom)
+            # Every pass writes into m, v or the scratch array: no temporaries.
+            xp.multiply(g, 1 - b1, out=tmp)
+            m *= b1
+            m += tmp
+            xp.multiply(g, g, out=tmp)
+            tmp *= 1 - b2
+            v *= b2
+            v += tmp
+            xp.sqrt(v, out=tmp)
+            tmp += self.eps * c2
+            xp.divide(m, tmp, out=tmp)
+            tmp *= self.lr * c2 / (1 - b1**t)
+            p -= tmp

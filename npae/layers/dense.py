@@ -53,7 +53,9 @@ class Dense(Layer):
     def forward(self, x: Array, training: bool = True) -> Array:
         self._check_input(x, 2, 1, self.in_features)
         self._x = x
-        return x @ self.params["W"] + self.params["b"]
+        y = x @ self.params["W"]
+        y += self.params["b"]  # in place: one output array, not two
+        return y
 
     def backward(self, dy: Array, input_grad: bool = True) -> Array | None:
         self.grads["W"] = self._x.T @ dy
