@@ -80,10 +80,11 @@ def _compare_pca(args: argparse.Namespace) -> int:
         X = X[: args.limit]
     Xte = data.load(args.data, split="test")[0]
     Xte = Xte.reshape(len(Xte), -1)
-    table = linear.compare(X, ks=args.ks, epochs=args.epochs, rng=args.seed, X_test=Xte)
+    kwargs = {"epochs": args.epochs} if args.epochs else {}
+    table = linear.compare(X, ks=args.ks, rng=args.seed, X_test=Xte, **kwargs)
     if args.json:
-        print(json.dumps({"data": args.data, "rows": table.rows if hasattr(table, "rows")
-                          else table}, indent=2))
+        print(json.dumps({"data": args.data, "n_train": len(X), "n_test": len(Xte),
+                          "rows": table.rows}, indent=2))
     else:
         print(f"data: {args.data} ({len(X)} training, {len(Xte)} test images)\n")
         print(table)
