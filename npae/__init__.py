@@ -6,9 +6,19 @@ Start with :mod:`npae.models` (``dense_autoencoder``), check gradients with
 
 __version__ = "0.1.0"
 
-from npae import backend, data, gradcheck, layers, linear, losses, optim, penalties  # noqa: E402
+from npae import (  # noqa: E402
+    backend,
+    data,
+    gradcheck,
+    layers,
+    linear,
+    losses,
+    noise,
+    optim,
+    penalties,
+)
 from npae.io import load, save  # noqa: E402
 from npae.network import Sequential  # noqa: E402
 
-__all__ = ["backend", "data", "linear", "gradcheck", "layers", "losses", "optim", "penalties",
-           "load", "save", "Sequential", "__version__"]
+__all__ = ["backend", "data", "linear", "gradcheck", "layers", "losses", "noise", "optim",
+           "penalties", "load", "save", "Sequential", "__version__"]

@@ -83,7 +83,10 @@ def save(model: Any, path: str | os.PathLike) -> None:
 def _read(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """The architecture and the arrays of a file, or a ValueError saying why not."""
     try:
-        with np.load(path, allow_pickle=False) as f:
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            raise ValueError("a single .npy array, not an .npz archive")
+        with loaded as f:
             if _KEY not in f.files:
                 raise ValueError(f"no {_KEY!r} entry: not a file written by npae.save")
             arch = json.loads(str(f[_KEY]))

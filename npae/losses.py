@@ -77,6 +77,9 @@ def bce(prob: Array, target: Array, reduction: str = "mean",
     _check_pair(prob, target, "bce", "prob")
     if check:
         _check_targets(target, "bce")
+    if prob.dtype.kind != "f":
+        raise TypeError(f"bce: prob must be a floating-point array of probabilities, "
+                        f"got dtype {prob.dtype}")
     D = _divisor(prob, reduction, "bce")
     xp = get_array_module(prob)
     eps = float(xp.finfo(prob.dtype).eps)

@@ -55,7 +55,8 @@ class Callback:
 
 
 class EarlyStopping(Callback):
-    """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs.
+    """Stop once ``monitor`` has gone more than ``patience`` epochs in a row without
+    improving by ``min_delta`` (``patience`` non-improving epochs are tolerated).
 
     With ``restore_best`` the parameters of the best epoch are put back at the end.
     """
@@ -137,6 +138,24 @@ def fit(model: Any, X: Any, epochs: int = 10, batch_size: int = 128, optimizer: 
     n_batches = math.ceil(n / batch_size)
     params = [p for _, p, _ in model.parameters()]
     last_good = [xp.empty_like(p) for p in params]
+
+    def diverge(what: str, restore: bool) -> None:
+        if restore:
+            for p, good in zip(params, last_good):
+                p[...] = good
+        history.diverged = True
+        history.stop_reason = (f"diverged: {what}; parameters restored to the last finite "
+                               "step (lower the learning rate?)")
+        warnings.warn(f"{name}.fit {history.stop_reason}", RuntimeWarning, stacklevel=3)
+
+    def finite_loss(xb, backward):
+        try:
+            with np.errstate(over="raise", invalid="raise"):
+                return model._loss(xb, g if backward else as_generator(0), backward=backward)
+        except FloatingPointError as err:
+            return math.nan, {"error": str(err)}
+
+    stepped = False
     for cb in callbacks:
         cb.on_train_begin(model)
     for epoch in range(int(epochs)):
@@ -149,20 +168,14 @@ def fit(model: Any, X: Any, epochs: int = 10, batch_size: int = 128, optimizer: 
         for b in bar:
             sl = slice(b * batch_size, (b + 1) * batch_size)
             xb = X[order[sl]] if order is not None else X[sl]
-            total, parts = model._loss(xb, g, backward=True)
+            total, parts = finite_loss(xb, True)
             if not math.isfinite(total):
-                if epoch or b:
-                    for p, good in zip(params, last_good):
-                        p[...] = good
-                history.diverged = True
-                history.stop_reason = (f"diverged: the loss became {total} at epoch {epoch + 1}, "
-                                       f"batch {b + 1}; parameters restored to the last finite "
-                                       "step (lower the learning rate?)")
-                warnings.warn(f"{name}.fit {history.stop_reason}", RuntimeWarning, stacklevel=2)
+                diverge(f"the loss became {total} at epoch {epoch + 1}, batch {b + 1}", stepped)
                 break
             for p, good in zip(params, last_good):
                 good[...] = p
             optimizer.step(model.parameters())
+            stepped = True
             w = xb.shape[0]
             for k, v in {"loss": total, **parts}.items():
                 sums[k] = sums.get(k, 0.0) + v * w
@@ -174,6 +187,10 @@ def fit(model: Any, X: Any, epochs: int = 10, batch_size: int = 128, optimizer: 
         logs = {k: v / n for k, v in sums.items()}
         if V is not None:
             logs.update({f"val_{k}": v for k, v in model.evaluate(V, batch_size=1024).items()})
+            if not all(map(math.isfinite, logs.values())):
+                diverge(f"the validation loss became {logs['val_loss']} after epoch "
+                        f"{epoch + 1}", True)
+                break
         history.append(logs)
         history.epochs_run = epoch + 1
         if verbose >= 2:
@@ -182,6 +199,10 @@ def fit(model: Any, X: Any, epochs: int = 10, batch_size: int = 128, optimizer: 
         if any(cb.on_epoch_end(epoch, logs, model) for cb in callbacks):
             history.stop_reason = f"stopped by a callback after epoch {epoch + 1}"
             break
+    if stepped and not history.diverged:
+        final, _ = finite_loss(xb, False)
+        if not math.isfinite(final):
+            diverge(f"the loss became {final} after the last step", True)
     for cb in callbacks:
         cb.on_train_end(model)
     return history

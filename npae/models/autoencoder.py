@@ -133,7 +133,8 @@ class Autoencoder:
 
     def reconstruct(self, x: Array) -> Array:
         """``g(f(x))``."""
-        return self.decoder.forward(self.encode(x), training=False)
+        x = self.check_data(x, f"{type(self).__name__}.reconstruct")
+        return self.decoder.forward(self.encoder.forward(x, training=False), training=False)
 
     # -- the objective -------------------------------------------------------
     def loss(self, x: Array, rng: Any = None, *, backward: bool = True

@@ -1,0 +1,82 @@
+"""Shared test configuration: hypothesis profiles, data folders, backends.
+
+Hypothesis profiles (choose with the environment variable ``HYPOTHESIS_PROFILE``):
+
+- ``ci`` (default): 30 examples per property, no deadline (gradient checks
+  evaluate the network hundreds of times, so their run time varies a lot);
+- ``dev``: 10 examples, for a quick local loop;
+- ``thorough``: 300 examples, for a long run before a release.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, settings
+
+import npae.backend
+
+_COMMON = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow]}
+settings.register_profile("ci", max_examples=30, **_COMMON)
+settings.register_profile("dev", max_examples=10, **_COMMON)
+settings.register_profile("thorough", max_examples=300, **_COMMON)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+#: Backends on this machine: "numpy" always, "cupy" when CuPy sees a GPU.
+BACKENDS: list[str] = ["numpy"] + (["cupy"] if npae.backend.cupy_available() else [])
+
+
+MNIST_FILES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+               "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
+
+
+def _missing_mnist_files(folder: Path) -> list[str]:
+    return [name for name in MNIST_FILES
+            if not ((folder / f"{name}.gz").is_file() or (folder / name).is_file())]
+
+
+def mnist_folder() -> Path:
+    """Where the MNIST IDX files are expected.
+
+    ``$NPAE_DATA/mnist`` or ``$NPAE_DATA`` itself (the places :mod:`npae.data` looks),
+    else ``../shared/data/mnist`` beside the repository.
+    """
+    env = os.environ.get("NPAE_DATA")
+    if env:
+        sub = Path(env) / "mnist"
+        return sub if not _missing_mnist_files(sub) else Path(env)
+    return Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+
+
+@pytest.fixture
+def mnist_dir() -> Path:
+    """The folder holding the four MNIST files (gzipped or raw); skips the test when
+    any is absent."""
+    folder = mnist_folder()
+    missing = _missing_mnist_files(folder)
+    if missing:
+        pytest.skip(f"MNIST files not found in {folder} (missing {missing}); set NPAE_DATA")
+    return folder
+
+
+@pytest.fixture(params=BACKENDS)
+def xp_backend(request):
+    """Run the test once per available backend; yields the backend's name.
+
+    The backend is switched with ``npae.backend.use`` and always restored to
+    "numpy" afterwards, so a failing test cannot leak a GPU backend into others.
+    """
+    npae.backend.use(request.param)
+    try:
+        yield request.param
+    finally:
+        npae.backend.use("numpy")
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    """A fixed-seed generator, fresh for every test."""
+    return np.random.default_rng(12345)
