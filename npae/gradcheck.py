@@ -10,8 +10,8 @@ float64 the two balance near 1e-11 relative to ``|f|``, far below the 1e-7
 threshold used here, while a wrong term in a backward pass typically shows up
 at 1e-3 or more. (With ``h = 1e-6`` the rounding term is ten times larger and
 can reach 1e-7 for a gradient entry that nearly cancels, such as the bias
-gradient ``sum_n dy_n`` of a single output.) In float32 the rounding error alone is about 1e-2, which is
-why every check insists on float64.
+gradient ``sum_n dy_n`` of a single output.) In float32 the rounding error
+alone is about 1e-2, which is why every check insists on float64.
 
 For a layer, the scalar is ``L = sum(dy * layer.forward(x))`` with a *random*
 ``dy``: an all-ones ``dy`` would hide any error in a term that sums to zero.
