@@ -1,0 +1,99 @@
+r"""The sparse autoencoder: a penalty that keeps most code units silent most of the time.
+
+.. math:: \min_\theta \; L\big(x, g_\theta(h)\big) + \Omega(h), \qquad h = f_\theta(x)
+
+with ``Omega`` one of
+
+- ``penalty="kl"``: ``beta * sum_j KL(rho || rho_hat_j)``, ``rho_hat_j`` the mean
+  activation of unit ``j`` over the batch (:func:`npae.penalties.kl_sparsity`);
+  the code must lie in (0, 1), so the encoder must end in ``Sigmoid``;
+- ``penalty="l1"``: ``lam * sum_j |h_j|`` per sample (:func:`npae.penalties.l1_activity`),
+  any code (ReLU codes become exactly zero).
+
+With a sparsity penalty the code may be *overcomplete* (more units than
+inputs): the penalty, not the bottleneck, stops the network from copying.
+
+Which reconstruction reduction? Both penalties are per-sample quantities
+(summed over units, averaged over the batch), so the weights ``beta`` and
+``lam`` are meaningful against a per-sample reconstruction error: the sum over
+features, averaged over the batch, ``reduction="batchmean"``. That is the
+objective of Ng's sparse-autoencoder notes (up to their factor 1/2, and he
+uses ``beta = 3``): both terms are per-sample sums, their ratio does not
+depend on the batch size, and ``beta`` of order 1 is the right start. It is
+the default here (with ``beta = 1`` and ``lam = 0.1``). With
+``reduction="mean"`` (per-pixel error, what Keras-style code uses) the
+reconstruction term is ``D`` times smaller, so a weight ``w`` there is the weight
+``w * D`` here: the lecture's per-pixel KL weight 0.001 on MNIST (``D = 784``)
+is ``beta = 0.784`` with ``"batchmean"``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from npae.layers.activations import Sigmoid
+from npae.layers.base import Array, Layer
+from npae.models.autoencoder import Autoencoder
+from npae.network import Sequential
+from npae.penalties import _check_hyper, kl_sparsity, l1_activity
+
+__all__ = ["SparseAutoencoder"]
+
+
+class SparseAutoencoder(Autoencoder):
+    """An :class:`~npae.models.autoencoder.Autoencoder` with a sparsity penalty on its code.
+
+    Parameters
+    ----------
+    encoder, decoder : Layer or Sequential
+        For ``penalty="kl"`` the encoder's last layer must be ``Sigmoid``
+        (``dense_autoencoder(..., code_activation="sigmoid")``).
+    penalty : {"kl", "l1"}
+    rho : float
+        Target mean activation for ``"kl"``, ``0 < rho < 1``.
+    beta : float
+        Weight of the KL penalty, ``>= 0``.
+    lam : float
+        Weight of the L1 penalty, ``>= 0``.
+    loss : {"mse", "bce"}
+    reduction : {"batchmean", "mean", "sum"}
+        ``"batchmean"`` by default (see the module docstring for why).
+    rng : Generator or int, optional
+
+    The penalty is logged as the loss part ``"sparsity"``.
+    """
+
+    def __init__(self, encoder: Layer, decoder: Layer, penalty: str = "kl", rho: float = 0.05,
+                 beta: float = 1.0, lam: float = 0.1, loss: str = "mse", *,
+                 reduction: str = "batchmean", rng: Any = None) -> None:
+        super().__init__(encoder, decoder, loss, reduction=reduction, rng=rng)
+        name = type(self).__name__
+        if penalty not in ("kl", "l1"):
+            raise ValueError(f"{name}: penalty must be 'kl' or 'l1', got {penalty!r}")
+        self.penalty = penalty
+        self.rho = _check_hyper(rho, "rho", name, open_interval=True)
+        self.beta = _check_hyper(beta, "beta", name)
+        self.lam = _check_hyper(lam, "lam", name)
+        if penalty == "kl":
+            last: Any = self.encoder
+            while isinstance(last, Sequential):  # the last layer, inside nested Sequentials
+                last = last.layers[-1] if last.layers else None
+            if not isinstance(last, Sigmoid):
+                raise ValueError(
+                    f"{name}: penalty='kl' needs a code in (0, 1) (the mean activation is "
+                    f"compared with rho = {self.rho}), so the encoder's last layer must be "
+                    f"Sigmoid, got {type(last).__name__}; build it with "
+                    "code_activation='sigmoid', or use penalty='l1'")
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "penalty": self.penalty, "rho": self.rho,
+                "beta": self.beta, "lam": self.lam}
+
+    def code_penalty(self, h: Array, backward: bool) -> tuple[dict[str, float], Array | None]:
+        """``({"sparsity": value}, dh)`` from :func:`~npae.penalties.kl_sparsity`
+        or :func:`~npae.penalties.l1_activity`."""
+        if self.penalty == "kl":
+            value, dh = kl_sparsity(h, self.rho, self.beta)
+        else:
+            value, dh = l1_activity(h, self.lam)
+        return {"sparsity": value}, dh if backward else None
