@@ -67,6 +67,9 @@ def save(model: Any, path: str | os.PathLike) -> None:
     if _KEY in arrays:
         raise ValueError(f"npae.save: a parameter may not be named {_KEY!r}")
     arrays[_KEY] = np.array(json.dumps(architecture(model)))
+    if not (path.parent if str(path.parent) else Path(".")).is_dir():
+        raise FileNotFoundError(f"npae.save: cannot write {os.fspath(path)!r}: the folder "
+                                f"{os.fspath(path.parent)!r} does not exist")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
     try:
         with os.fdopen(fd, "wb") as f:
