@@ -70,14 +70,16 @@ def numerical_gradient(f: Callable[[], Any], x: Any, h: float = 1e-6) -> np.ndar
     return grad
 
 
-def rel_error(a: Any, b: Any) -> float:
+def rel_error(a: Any, b: Any, floor: float = 1e-8) -> float:
     """Largest absolute difference, relative to the largest entry of either array.
 
-    ``max_i |a_i - b_i| / max(max_i |a_i|, max_i |b_i|)``, and 0 when both are all
-    zero. Measuring against the array's scale, not entry by entry, keeps rounding
-    noise on entries that are exactly zero (a dead ReLU, a bias the loss ignores)
-    from counting as an error, while a missing or wrong term still shows at its
-    own size.
+    ``max_i |a_i - b_i| / max(max_i |a_i|, max_i |b_i|, floor)``. Measuring against
+    the array's scale, not entry by entry, keeps rounding noise on entries that are
+    exactly zero (a dead ReLU, a bias the loss ignores) from counting as an error,
+    while a missing or wrong term still shows at its own size. ``floor`` does the
+    same for a gradient that is zero everywhere: the central difference of a
+    function that does not depend on the array is rounding noise of about 1e-11,
+    which must not read as a relative error of 1.
     """
     a = np.asarray(asnumpy(a), dtype=np.float64)
     b = np.asarray(asnumpy(b), dtype=np.float64)
@@ -85,9 +87,7 @@ def rel_error(a: Any, b: Any) -> float:
         raise ValueError(f"rel_error: shapes differ, {a.shape} vs {b.shape}")
     if a.size == 0:
         return 0.0
-    scale = max(np.max(np.abs(a)), np.max(np.abs(b)))
-    if scale == 0:
-        return 0.0
+    scale = max(np.max(np.abs(a)), np.max(np.abs(b)), floor)
     return float(np.max(np.abs(a - b)) / scale)
 
 
@@ -120,7 +120,8 @@ class GradcheckReport:
     def __str__(self) -> str:
         verdict = "PASS" if self.passed else "FAIL"
         lines = [f"{self.title}: {verdict} (threshold {self.threshold:g})"]
-        lines += [f"  {k:<12} {e:10.2e}  {'ok' if e < self.threshold else 'FAIL'}"
+        w = max([12, *map(len, self.errors)])
+        lines += [f"  {k:<{w}} {e:10.2e}  {'ok' if e < self.threshold else 'FAIL'}"
                   for k, e in self.errors.items()]
         lines += [f"  ! {n}" for n in self.notes]
         return "\n".join(lines)
