@@ -1,0 +1,214 @@
+"""2-D convolution and transposed convolution (NCHW), built on :mod:`npae.im2col`."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from npae.im2col import (
+    Workspace,
+    channel_rows,
+    conv2d_forward,
+    conv2d_input_grad,
+    conv2d_weight_grad,
+    conv_output_size,
+    conv_transpose_output_size,
+    im2col,
+)
+from npae.layers.base import Array, Layer, as_generator, as_pair, check_float_dtype, new_param
+
+
+class _ConvBase(Layer):
+    """Argument checks, parameters and input checks shared by both convolutions."""
+
+    skips_input_grad = True
+
+    def _setup(self, in_channels: int, out_channels: int, kernel_size, stride, padding,
+               dtype) -> None:
+        name = type(self).__name__
+        for arg, v in (("in_channels", in_channels), ("out_channels", out_channels)):
+            if not isinstance(v, (int, np.integer)) or v < 1:
+                raise ValueError(f"{name}: {arg} must be an int >= 1, got {v!r}")
+        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
+        self.kernel_size = as_pair(kernel_size, "kernel_size", name)
+        self.stride = as_pair(stride, "stride", name)
+        self.padding = as_pair(padding, "padding", name)
+        for arg, pair, low in (("kernel_size", self.kernel_size, 1), ("stride", self.stride, 1),
+                               ("padding", self.padding, 0)):
+            if min(pair) < low:
+                raise ValueError(f"{name}: {arg} must be >= {low} on both axes, got {pair}")
+        self.dtype = check_float_dtype(dtype, name)
+        # Scratch for the column matrices (kh kw times the image) and channel rows:
+        # reused from batch to batch, never handed to the caller.
+        self._ws = Workspace()
+        self._config = {"in_channels": self.in_channels, "out_channels": self.out_channels,
+                        "kernel_size": list(self.kernel_size), "stride": list(self.stride),
+                        "padding": list(self.padding), "dtype": self.dtype.name}
+
+    def _init_params(self, w_shape: tuple[int, ...], fan_in: float, rng) -> None:
+        bound = math.sqrt(6.0 / fan_in)
+        W = as_generator(rng).uniform(-bound, bound, size=w_shape)
+        self.params = {"W": new_param(W, self.dtype),
+                       "b": new_param(np.zeros(self.out_channels), self.dtype)}
+        self.grads = {k: None for k in self.params}
+
+    def _check_x(self, x: Array) -> None:
+        self._check_input(x, 4, 1, self.in_channels, what="channels")
+
+    def _check_dy(self, dy: Array) -> None:
+        if tuple(getattr(dy, "shape", ())) != self._y_shape:
+            raise ValueError(f"{type(self).__name__}.backward: dy must have the output shape "
+                             f"{self._y_shape}, got {tuple(getattr(dy, 'shape', ()))}")
+
+
+class Conv2D(_ConvBase):
+    r"""2-D convolution (cross-correlation, as in every deep-learning library).
+
+    Shapes: ``x (N, C, H, W)``, ``W (O, C, kh, kw)``, ``b (O,)``, ``y (N, O, Ho, Wo)``
+    with ``Ho = (H + 2 ph - kh) // sh + 1`` (same for width); ``xp`` is ``x`` padded
+    with ``ph, pw`` zeros.
+
+    .. math:: y_{n,o,i,j} = b_o + \sum_{c,a,b} W_{o,c,a,b}\, xp_{n,c,\,i s_h + a,\, j s_w + b}
+
+    As matrices (:mod:`npae.im2col`): ``Y = W_mat X_col + b``, with ``X_col = im2col(x)``
+    ``(C kh kw, N Ho Wo)``, ``W_mat = W.reshape(O, C kh kw)`` and ``Y = channel_rows(y)``
+    ``(O, N Ho Wo)``. Backward, with ``dy = dL/dy`` and ``dY = channel_rows(dy)``:
+
+    .. math::
+        \frac{\partial L}{\partial W_{mat}} = dY\, X_{col}^\top, \qquad
+        \frac{\partial L}{\partial b_o} = \sum_{n,i,j} dy_{n,o,i,j}, \qquad
+        \frac{\partial L}{\partial x} = \operatorname{col2im}\big(W_{mat}^\top dY\big),
+
+    i.e. ``dx[n,c,h,w] = sum over (o, a, b, i, j) with i sh + a - ph = h and
+    j sw + b - pw = w of W[o,c,a,b] dy[n,o,i,j]`` (each input pixel collects the
+    gradient of every output whose window covered it).
+
+    Initialisation: ``W ~ U(-a, a)``, ``a = sqrt(6 / fan_in)``, ``fan_in = C kh kw``
+    (He uniform: variance ``2 / fan_in``, which keeps activations' scale through
+    ReLU layers); ``b = 0``.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1,
+                 padding=0, *, rng=None, dtype=np.float32) -> None:
+        super().__init__()
+        self._setup(in_channels, out_channels, kernel_size, stride, padding, dtype)
+        kh, kw = self.kernel_size
+        self._init_params((self.out_channels, self.in_channels, kh, kw),
+                          self.in_channels * kh * kw, rng)
+
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+        """``(N, O, Ho, Wo)`` for an input of shape ``(N, C, H, W)``."""
+        n, _, h, w = input_shape
+        (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
+        return (n, self.out_channels, conv_output_size(h, kh, sh, ph),
+                conv_output_size(w, kw, sw, pw))
+
+    def forward(self, x: Array, training: bool = True) -> Array:
+        self._check_x(x)
+        (kh, kw), (ph, pw) = self.kernel_size, self.padding
+        if x.shape[2] + 2 * ph < kh or x.shape[3] + 2 * pw < kw:
+            raise ValueError(
+                f"Conv2D: input of shape {tuple(x.shape)} is smaller than the kernel "
+                f"{kh}x{kw} even after padding {self.padding} (needs H + 2*ph >= kh and "
+                f"W + 2*pw >= kw)")
+        y, self._cols = conv2d_forward(x, self.params["W"], self.stride, self.padding,
+                                       self.params["b"], self._ws)
+        self._x_shape, self._y_shape = tuple(x.shape), tuple(y.shape)
+        return y
+
+    def backward(self, dy: Array, input_grad: bool = True) -> Array | None:
+        self._check_dy(dy)
+        W, dy_rows = self.params["W"], channel_rows(dy, self._ws, "dy_rows")
+        self.grads["W"] = conv2d_weight_grad(self._cols, dy_rows, W.shape)
+        self.grads["b"] = dy_rows.sum(axis=1)
+        if not input_grad:
+            return None
+        return conv2d_input_grad(dy_rows, W, self._x_shape, self.stride, self.padding, self._ws)
+
+
+class ConvTranspose2D(_ConvBase):
+    r"""Transposed convolution: the adjoint (input gradient) of :class:`Conv2D`.
+
+    Shapes: ``x (N, C, H, W)`` with ``C = in_channels``, ``W (C, O, kh, kw)``,
+    ``b (O,)``, ``y (N, O, Ho, Wo)``, ``Ho = (H - 1) sh - 2 ph + kh + oph``.
+    Let ``K_W`` be the convolution ``(N, O, Ho, Wo) -> (N, C, H, W)`` with weights
+    ``W`` read as ``(out = C, in = O, kh, kw)`` and the same stride and padding.
+    Then ``y = K_W^T x + b``; element-wise each input pixel scatters a weighted kernel:
+
+    .. math::
+        y_{n,o,\,i s_h + a - p_h,\, j s_w + b - p_w} \mathrel{+}= \sum_c x_{n,c,i,j} W_{c,o,a,b}
+
+    (entries that land in the padding are dropped). ``output_padding`` adds
+    ``oph`` rows at the bottom (and ``opw`` columns at the right) that no
+    convolution window reads, so several output sizes map back to the same
+    ``H``; it must satisfy ``0 <= op < stride``.
+
+    Backward, with ``dy = dL/dy`` and ``DY_col = im2col(dy)`` (the columns
+    ``K_W`` builds from ``dy``), using ``L = <dy, K_W^T x> = <K_W dy, x>``:
+
+    .. math::
+        \frac{\partial L}{\partial x} = K_W\, dy \;(\text{a convolution}),\qquad
+        \frac{\partial L}{\partial W_{mat}} = X\, DY_{col}^\top,\qquad
+        \frac{\partial L}{\partial b_o} = \sum_{n,i,j} dy_{n,o,i,j},
+
+    with ``X = channel_rows(x)`` ``(C, N H W)``, ``DY_col (O kh kw, N H W)`` and
+    ``W_mat = W.reshape(C, O kh kw)``: since ``K_W dy`` is ``W_mat DY_col`` in channel rows,
+    ``L = <W_mat DY_col, X> = tr(X^T W_mat DY_col)``, whose gradient in ``W_mat`` is
+    ``X DY_col^T``.
+
+    Initialisation: ``W ~ U(-a, a)``, ``a = sqrt(6 / fan_in)`` with
+    ``fan_in = C kh kw / (sh sw)``, the average number of inputs that reach one
+    output pixel (He uniform, as in :class:`Conv2D`); ``b = 0``.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1,
+                 padding=0, output_padding=0, *, rng=None, dtype=np.float32) -> None:
+        super().__init__()
+        self._setup(in_channels, out_channels, kernel_size, stride, padding, dtype)
+        self.output_padding = as_pair(output_padding, "output_padding", "ConvTranspose2D")
+        if not all(0 <= op < s for op, s in zip(self.output_padding, self.stride)):
+            raise ValueError(
+                f"ConvTranspose2D: output_padding must satisfy 0 <= output_padding < stride "
+                f"on each axis, got output_padding {self.output_padding} with stride "
+                f"{self.stride}")
+        self._config["output_padding"] = list(self.output_padding)
+        kh, kw = self.kernel_size
+        self._init_params((self.in_channels, self.out_channels, kh, kw),
+                          self.in_channels * kh * kw / (self.stride[0] * self.stride[1]), rng)
+
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+        """``(N, O, Ho, Wo)`` for an input of shape ``(N, C, H, W)``."""
+        n, _, h, w = input_shape
+        (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
+        oph, opw = self.output_padding
+        return (n, self.out_channels, conv_transpose_output_size(h, kh, sh, ph, oph),
+                conv_transpose_output_size(w, kw, sw, pw, opw))
+
+    def forward(self, x: Array, training: bool = True) -> Array:
+        self._check_x(x)
+        y_shape = self.output_shape(x.shape)
+        if y_shape[2] < 1 or y_shape[3] < 1:
+            raise ValueError(
+                f"ConvTranspose2D: input of shape {tuple(x.shape)} gives an empty output "
+                f"{y_shape} with kernel {self.kernel_size}, stride {self.stride}, padding "
+                f"{self.padding}, output_padding {self.output_padding}")
+        # x in channel rows is both this product's operand and, in backward, dW's
+        self._x_rows, self._y_shape = channel_rows(x, self._ws, "x_rows"), y_shape
+        y = conv2d_input_grad(self._x_rows, self.params["W"], y_shape, self.stride,
+                              self.padding, self._ws)
+        y += self.params["b"].reshape(1, -1, 1, 1)
+        return y
+
+    def backward(self, dy: Array, input_grad: bool = True) -> Array | None:
+        self._check_dy(dy)
+        W, x_rows = self.params["W"], self._x_rows
+        if input_grad:
+            dx, cols = conv2d_forward(dy, W, self.stride, self.padding, ws=self._ws)
+        else:
+            dx, cols = None, im2col(dy, self.kernel_size, self.stride, self.padding, self._ws)
+        # dL/dW_mat = X DY_col^T: the weight gradient of K_W with the roles of "input"
+        # (dy) and "output gradient" (x) exchanged.
+        self.grads["W"] = conv2d_weight_grad(cols, x_rows, W.shape)
+        self.grads["b"] = dy.sum(axis=(0, 2, 3))
+        return dx
