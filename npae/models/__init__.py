@@ -1,11 +1,19 @@
 """Autoencoder models: plain, denoising, sparse, contractive, convolutional, variational."""
 
-from npae.models.autoencoder import (  # noqa: F401
+from npae.models import variational  # noqa: F401  (DESIGN: models.variational.reparameterize)
+from npae.models.autoencoder import (
     MODELS,
     Autoencoder,
     check_data,
     dense_autoencoder,
     dense_layers,
 )
+from npae.models.contractive import ContractiveAutoencoder
+from npae.models.convolutional import conv_autoencoder, conv_layers, summary
+from npae.models.denoising import DenoisingAutoencoder
+from npae.models.sparse import SparseAutoencoder
+from npae.models.variational import VAE, conv_vae, dense_vae
 
-__all__ = ["MODELS", "Autoencoder", "check_data", "dense_autoencoder", "dense_layers"]
+__all__ = ["MODELS", "Autoencoder", "DenoisingAutoencoder", "SparseAutoencoder",
+           "ContractiveAutoencoder", "VAE", "check_data", "dense_autoencoder", "dense_layers",
+           "conv_autoencoder", "conv_layers", "summary", "dense_vae", "conv_vae", "variational"]
