@@ -8,9 +8,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from benchmarks._harness import best_of, blas_info, limit_threads, mnist_like, peak_memory_mb
+from benchmarks._harness import (
+    best_of,
+    blas_info,
+    limit_threads,
+    mnist_like,
+    peak_memory_mb,
+    try_torch,
+)
 from benchmarks._harness import threads as n_threads
-from benchmarks._harness import try_torch
 from npae.models import dense_autoencoder
 from npae.optim import Adam
 
@@ -24,21 +30,21 @@ def npae_epoch(X: np.ndarray):
     return lambda: model.fit(X, epochs=1, batch_size=BATCH, optimizer=opt, verbose=0)
 
 
-def torch_epoch(X: np.ndarray):
+def torch_epoch(X: np.ndarray, device: str = "cpu"):
     torch = try_torch()
     nn = torch.nn
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 64), nn.ReLU(),
                           nn.Linear(64, 32), nn.Linear(32, 64), nn.ReLU(), nn.Linear(64, 256),
-                          nn.ReLU(), nn.Linear(256, 784), nn.Sigmoid())
+                          nn.ReLU(), nn.Linear(256, 784), nn.Sigmoid()).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    Xt = torch.from_numpy(X)
+    Xt = torch.from_numpy(X).to(device)
     loss_fn = nn.MSELoss()
     g = torch.Generator().manual_seed(0)
 
     def epoch():
         for idx in torch.randperm(len(Xt), generator=g).split(BATCH):
-            xb = Xt[idx]
+            xb = Xt[idx.to(device)]
             opt.zero_grad(set_to_none=True)
             loss = loss_fn(model(xb), xb)
             loss.backward()

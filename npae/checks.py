@@ -61,6 +61,89 @@ def _cases() -> Iterator[tuple[str, Callable[[np.random.Generator], GradcheckRep
     yield "Autoencoder[bce]", lambda rng: check_model(
         dense_autoencoder(6, [5], 3, activation="softplus", loss="bce", rng=0, dtype=F64),
         dev(rng.uniform(0, 1, (4, 6))), name="Autoencoder[bce]")
+    yield from _conv_cases(dev)
+    yield from _penalty_cases(dev)
+    yield from _model_cases(dev)
+
+
+def _conv_cases(dev):
+    from npae import layers
+
+    def case(make, shape, distinct=False):
+        def run(rng):
+            x = rng.permutation(np.prod(shape)).reshape(shape) / 10.0 if distinct else \
+                rng.standard_normal(shape)
+            return check_layer(make(), dev(x))
+        return run
+
+    yield "Conv2D(k3,s2,p1)", case(lambda: layers.Conv2D(2, 3, 3, stride=2, padding=1, rng=0,
+                                                         dtype=F64), (2, 2, 7, 6))
+    yield "Conv2D(k(2,3),s(1,2))", case(lambda: layers.Conv2D(
+        3, 2, (2, 3), stride=(1, 2), rng=1, dtype=F64), (2, 3, 5, 7))
+    yield "ConvTranspose2D(k3,s2,p1,op1)", case(lambda: layers.ConvTranspose2D(
+        3, 2, 3, stride=2, padding=1, output_padding=1, rng=2, dtype=F64), (2, 3, 4, 3))
+    # distinct inputs: a finite difference across a tie between two maxima is no derivative
+    yield "MaxPool2D(k2)", case(lambda: layers.MaxPool2D(2), (2, 2, 6, 6), distinct=True)
+    yield "MaxPool2D(k3,s2)", case(lambda: layers.MaxPool2D(3, 2), (2, 2, 7, 7), distinct=True)
+    yield "Upsample2D(2)", case(lambda: layers.Upsample2D(2), (2, 2, 3, 4))
+
+
+def _penalty_cases(dev):
+    from npae import layers, penalties
+    from npae.gradcheck import numerical_gradient, rel_error
+    from npae.network import Sequential
+
+    yield "l1_activity", lambda rng: check_function(
+        lambda h: penalties.l1_activity(h, 0.3), dev(_away_from_zero(rng, (4, 5))),
+        name="l1_activity")
+    yield "kl_sparsity", lambda rng: check_function(
+        lambda h: penalties.kl_sparsity(h, 0.1, 2.0), dev(rng.uniform(0.05, 0.95, (4, 5))),
+        name="kl_sparsity")
+    yield "gaussian_kl", lambda rng: check_function(
+        penalties.gaussian_kl, dev(rng.standard_normal((4, 3))), dev(rng.standard_normal((4, 3))))
+
+    def contractive_case(rng):
+        enc = Sequential(layers.Dense(5, 4, rng=0, dtype=F64), layers.Tanh(),
+                         layers.Dense(4, 3, rng=1, dtype=F64), layers.Sigmoid())
+        x = dev(rng.standard_normal((3, 5)))
+        _, grads = penalties.contractive(x, enc, 0.5)
+        report = GradcheckReport("contractive")
+        for name, p, _ in enc.parameters():
+            num = numerical_gradient(lambda: penalties.contractive(x, enc, 0.5)[0], p, 1e-5)
+            report.errors[name] = rel_error(grads[name], num)
+        return report
+
+    yield "contractive(deep)", contractive_case
+
+
+def _model_cases(dev):
+    from npae.models import (
+        ContractiveAutoencoder,
+        DenoisingAutoencoder,
+        SparseAutoencoder,
+        conv_autoencoder,
+        dense_autoencoder,
+        dense_vae,
+    )
+
+    def dense(model, **kw):
+        return lambda rng: check_model(dense_autoencoder(
+            6, [5], 3, activation="tanh", rng=0, dtype=F64, model=model, **kw),
+            dev(rng.uniform(0, 1, (4, 6))), rng=1)
+
+    yield "DenoisingAutoencoder", dense(DenoisingAutoencoder, noise={"kind": "gaussian",
+                                                                     "sigma": 0.2})
+    yield "SparseAutoencoder[kl]", dense(SparseAutoencoder, code_activation="sigmoid",
+                                         penalty="kl", rho=0.1, beta=0.5)
+    yield "SparseAutoencoder[l1]", dense(SparseAutoencoder, penalty="l1", lam=0.05)
+    yield "ContractiveAutoencoder", dense(ContractiveAutoencoder, lam=0.1)
+    yield "conv_autoencoder", lambda rng: check_model(conv_autoencoder(
+        (1, 8, 8), (2, 3), 4, activation="tanh", rng=0, dtype=F64),
+        dev(rng.uniform(0, 1, (2, 1, 8, 8))), rng=1)
+    for lik in ("bernoulli", "gaussian"):
+        yield f"VAE[{lik}]", lambda rng, lik=lik: check_model(
+            dense_vae(6, (5,), 2, likelihood=lik, activation="tanh", beta=1.5, rng=0,
+                      dtype=F64), dev(rng.uniform(0, 1, (4, 6))), rng=1)
 
 
 def run_all(seed: int = 0, only: str | None = None) -> list[GradcheckReport]:

@@ -1,0 +1,139 @@
+"""The benchmark suite: ``python -m benchmarks`` (or ``npae bench``).
+
+Runs every benchmark on numpy and, when present, PyTorch on the CPU with the
+same thread count, and CuPy and PyTorch CUDA when a GPU is there, all in one
+run; prints a markdown table of seconds, samples per second, the ratio to
+PyTorch on the same device and the peak memory of the npae run (CPU), and
+saves the results as JSON (``--json PATH``, default
+``benchmarks/results/latest.json``).
+
+Options: ``--only TEXT`` runs the benchmarks whose name contains TEXT;
+``--repeat R`` timed runs per entry (best kept, after one warm-up).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks import conv, conv_layer, dense_ae, vae_cae
+from benchmarks._harness import blas_info, limit_threads, mnist_like, peak_memory_mb, try_torch
+from benchmarks._harness import threads as n_threads
+from npae import backend
+
+N = 10_000
+
+
+def _conv_layer_npae(_X):
+    x, dy = (backend.to_device(a) for a in conv_layer._data())
+    return conv_layer.npae_step(x, dy)
+
+
+def _conv_layer_torch(_X, device="cpu"):
+    x, dy = conv_layer._data()
+    return conv_layer.torch_step(x, dy, device)
+
+
+#: name, samples per timed call, data shape, npae factory, PyTorch factory.
+BENCHMARKS: list[tuple[str, int, tuple[int, ...], Callable, Callable]] = [
+    ("dense AE epoch", N, (784,), dense_ae.npae_epoch, dense_ae.torch_epoch),
+    ("conv layer fwd+bwd", conv_layer.N, (784,), _conv_layer_npae, _conv_layer_torch),
+    ("conv AE epoch", N, (1, 28, 28), conv.npae_epoch, conv.torch_epoch),
+    ("dense VAE epoch", N, (784,), vae_cae.npae_vae, vae_cae.torch_vae),
+    ("contractive AE epoch", N, (784,), vae_cae.npae_cae, vae_cae.torch_cae),
+]
+
+
+def _timed(fn: Callable[[], object], sync: Callable[[], None], repeat: int) -> float:
+    fn()
+    sync()
+    best = float("inf")
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        sync()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def _devices() -> list[tuple[str, str, Callable[[], None]]]:
+    """(label, torch device, synchronize) for the CPU and, when present, the GPU."""
+    devices = [("cpu", "cpu", lambda: None)]
+    if backend.cupy_available():
+        import cupy  # type: ignore[import-not-found]
+
+        devices.append(("gpu", "cuda", cupy.cuda.Device().synchronize))
+    return devices
+
+
+def run(only: str | None = None, repeat: int = 3) -> dict:
+    torch = try_torch()
+    threads = n_threads()
+    X784 = mnist_like(N)
+    rows = []
+    with limit_threads(threads):
+        for label, tdev, sync in _devices():
+            backend.use("cupy" if label == "gpu" else "numpy")
+            torch_ok = torch is not None and (tdev == "cpu" or torch.cuda.is_available())
+            tsync = torch.cuda.synchronize if torch_ok and tdev == "cuda" else (lambda: None)
+            for name, samples, shape, make_npae, make_torch in BENCHMARKS:
+                if only and only.lower() not in name.lower():
+                    continue
+                X = np.ascontiguousarray(X784.reshape((N, *shape)))
+                row = {"benchmark": name, "device": label, "samples": samples,
+                       "npae_s": _timed(make_npae(X), sync, repeat)}
+                if label == "cpu":
+                    row["npae_peak_mb"] = peak_memory_mb(make_npae(X))
+                if torch_ok:
+                    row["torch_s"] = _timed(make_torch(X, tdev), tsync, repeat)
+                    row["ratio"] = row["npae_s"] / row["torch_s"]
+                rows.append(row)
+                print(f"  {label} {name}: npae {row['npae_s']:.3f} s"
+                      + (f", PyTorch {row['torch_s']:.3f} s" if "torch_s" in row else ""),
+                      flush=True)
+    backend.use("numpy")
+    return {"machine": f"{platform.processor() or platform.machine()}, "
+                       f"{platform.system()} {platform.release()}",
+            "threads": threads, "blas": blas_info(), "numpy": np.__version__,
+            "torch": getattr(torch, "__version__", None), "rows": rows}
+
+
+def markdown(result: dict) -> str:
+    """The results as a markdown table (ratio = npae seconds / PyTorch seconds)."""
+    lines = [f"Machine: {result['machine']}; {result['threads']} threads; numpy "
+             f"{result['numpy']} ({result['blas']}); PyTorch {result['torch']}.", "",
+             "| benchmark | device | npae s | samples/s | PyTorch s | ratio | npae peak MiB |",
+             "|---|---|---|---|---|---|---|"]
+    for r in result["rows"]:
+        torch_s = f"{r['torch_s']:.3f}" if "torch_s" in r else "-"
+        ratio = f"{r['ratio']:.2f}" if "ratio" in r else "-"
+        peak = f"{r['npae_peak_mb']:.0f}" if "npae_peak_mb" in r else "-"
+        lines.append(f"| {r['benchmark']} | {r['device']} | {r['npae_s']:.3f} | "
+                     f"{r['samples'] / r['npae_s']:,.0f} | {torch_s} | {ratio} | {peak} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n")[0])
+    p.add_argument("--only", default=None)
+    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--json", default=str(Path(__file__).parent / "results" / "latest.json"))
+    args = p.parse_args(argv)
+    result = run(args.only, args.repeat)
+    print()
+    print(markdown(result))
+    out = Path(args.json)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
+    print(f"\nsaved {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
