@@ -45,12 +45,12 @@ def npae_step(x: np.ndarray, dy: np.ndarray) -> Callable[[], object]:
     return step
 
 
-def torch_step(x: np.ndarray, dy: np.ndarray) -> Callable[[], object]:
+def torch_step(x: np.ndarray, dy: np.ndarray, device: str = "cpu") -> Callable[[], object]:
     torch = try_torch()
     torch.manual_seed(0)
-    conv = torch.nn.Conv2d(C_IN, C_OUT, K, stride=STRIDE, padding=PAD)
-    xt = torch.from_numpy(x).requires_grad_(True)
-    dyt = torch.from_numpy(dy)
+    conv = torch.nn.Conv2d(C_IN, C_OUT, K, stride=STRIDE, padding=PAD).to(device)
+    xt = torch.from_numpy(x).to(device).requires_grad_(True)
+    dyt = torch.from_numpy(dy).to(device)
 
     def step():
         xt.grad = None

@@ -94,11 +94,22 @@ def bce_with_logits(logits: Array, target: Array, reduction: str = "mean",
 
     Per entry, ``-t log s(z) - (1 - t) log(1 - s(z)) = max(z, 0) - z t + log(1 + e^{-|z|})``,
     which is exact and never overflows. Gradient: ``dL/dz_i = (s(z_i) - t_i) / D``.
+
+    ``e = e^{-|z|}`` is computed once and serves both the value and the sigmoid
+    (:func:`npae.layers.activations.sigmoid`); the sums are reductions, not
+    element-wise temporaries, because this runs on every output pixel of every batch.
     """
     _check_pair(logits, target, "bce_with_logits", "logits")
     if check:
         _check_targets(target, "bce_with_logits")
     D = _divisor(logits, reduction, "bce_with_logits")
     xp = get_array_module(logits)
-    per = xp.maximum(logits, 0) - logits * target + xp.log1p(xp.exp(-xp.abs(logits)))
-    return float(per.sum()) / D, (sigmoid(logits) - target) * (1 / D)
+    e = xp.abs(logits)
+    xp.negative(e, out=e)
+    xp.exp(e, out=e)
+    z, t = logits.reshape(-1), target.reshape(-1)
+    value = float(xp.maximum(z, 0).sum() - xp.dot(z, t) + xp.log1p(e).sum())
+    s = sigmoid(logits, e)
+    s -= target
+    s *= 1 / D
+    return value / D, s

@@ -12,16 +12,19 @@ from npae.backend import get_array_module
 from npae.layers.base import Array, Layer
 
 
-def sigmoid(a: Array) -> Array:
+def sigmoid(a: Array, e: Array | None = None) -> Array:
     r"""Logistic function ``1 / (1 + e^{-a})`` that never overflows.
 
-    ``e^{-|a|}`` lies in (0, 1] for every ``a``, so neither branch can overflow:
-    ``1 / (1 + e^{-a})`` for ``a >= 0`` and ``e^{a} / (1 + e^{a})`` for ``a < 0``.
+    ``e = e^{-|a|}`` lies in (0, 1] for every ``a``, so neither branch can overflow:
+    ``1 / (1 + e)`` for ``a >= 0`` and ``e / (1 + e)`` for ``a < 0``. A caller that
+    already has ``e`` (the BCE with logits) passes it in.
     """
     xp = get_array_module(a)
-    e = xp.exp(-xp.abs(a))
-    d = 1 / (1 + e)
-    return xp.where(a >= 0, d, e * d)
+    if e is None:
+        e = xp.exp(-xp.abs(a))
+    s = xp.where(a >= 0, 1, e)
+    s /= e + 1
+    return s
 
 
 def softplus(a: Array) -> Array:
