@@ -90,3 +90,33 @@ def mnist_like(n: int, seed: int = 0) -> np.ndarray:
     except Exception:
         rng = np.random.default_rng(seed)
         return (rng.random((n, 784)) ** 4).astype(np.float32)  # mostly dark, like digits
+
+
+def torch_epoch(model, X: np.ndarray, loss_of: Callable, device: str = "cpu",
+                batch: int = 128, lr: float = 1e-3) -> Callable[..., None]:
+    """One epoch of Adam on shuffled minibatches of ``X`` in PyTorch, as npae's ``fit`` does.
+
+    ``loss_of(xb)`` returns the batch loss. The returned function trains one epoch
+    on ``X`` (or on the array it is given); data go to ``device`` once per array,
+    as ``fit`` moves its data once, and the loss is read once per batch, as in npae.
+    """
+    torch = try_torch()
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    g = torch.Generator().manual_seed(0)
+    moved: dict = {}
+
+    def epoch(data: np.ndarray = X) -> None:
+        key = (data.__array_interface__["data"][0], data.shape)
+        if key not in moved:
+            moved.clear()
+            moved[key] = torch.from_numpy(data).to(device)  # no copy on the CPU
+        Xt = moved[key]
+        for idx in torch.randperm(len(Xt), generator=g).to(device).split(batch):
+            xb = Xt[idx]
+            opt.zero_grad(set_to_none=True)
+            loss = loss_of(xb)
+            loss.backward()
+            opt.step()
+            loss.item()
+
+    return epoch

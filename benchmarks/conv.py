@@ -30,6 +30,7 @@ import numpy as np
 from benchmarks import conv_layer
 from benchmarks._harness import blas_info, limit_threads, mnist_like, peak_memory_mb, try_torch
 from benchmarks._harness import threads as n_threads
+from benchmarks._harness import torch_epoch as torch_train_epoch
 from npae.models.convolutional import conv_autoencoder
 from npae.optim import Adam
 
@@ -63,26 +64,8 @@ def torch_epoch(X: np.ndarray, device: str = "cpu") -> Callable[[np.ndarray], ob
         nn.ConvTranspose2d(c2, c1, 3, stride=2, padding=1, output_padding=1), nn.ReLU(),
         nn.ConvTranspose2d(c1, 1, 3, stride=2, padding=1, output_padding=1), nn.Sigmoid()
     ).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     loss_fn = nn.MSELoss()
-    g = torch.Generator().manual_seed(0)
-    moved = {}  # the data go to the device once, as npae's fit moves them once
-
-    def epoch(data: np.ndarray = X) -> None:
-        key = (data.__array_interface__["data"][0], data.shape)
-        if key not in moved:
-            moved.clear()
-            moved[key] = torch.from_numpy(data).to(device)  # no copy on the CPU
-        Xt = moved[key]
-        for idx in torch.randperm(len(Xt), generator=g).to(device).split(BATCH):
-            xb = Xt[idx]
-            opt.zero_grad(set_to_none=True)
-            loss = loss_fn(model(xb), xb)
-            loss.backward()
-            opt.step()
-            loss.item()  # npae reads the loss once per batch too
-
-    return epoch
+    return torch_train_epoch(model, X, lambda xb: loss_fn(model(xb), xb), device, BATCH)
 
 
 def _time(fn: Callable[[], object]) -> float:

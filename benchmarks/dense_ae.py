@@ -17,6 +17,7 @@ from benchmarks._harness import (
     try_torch,
 )
 from benchmarks._harness import threads as n_threads
+from benchmarks._harness import torch_epoch as torch_train_epoch
 from npae.models import dense_autoencoder
 from npae.optim import Adam
 
@@ -37,21 +38,8 @@ def torch_epoch(X: np.ndarray, device: str = "cpu"):
     model = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 64), nn.ReLU(),
                           nn.Linear(64, 32), nn.Linear(32, 64), nn.ReLU(), nn.Linear(64, 256),
                           nn.ReLU(), nn.Linear(256, 784), nn.Sigmoid()).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    Xt = torch.from_numpy(X).to(device)
     loss_fn = nn.MSELoss()
-    g = torch.Generator().manual_seed(0)
-
-    def epoch():
-        for idx in torch.randperm(len(Xt), generator=g).split(BATCH):
-            xb = Xt[idx.to(device)]
-            opt.zero_grad(set_to_none=True)
-            loss = loss_fn(model(xb), xb)
-            loss.backward()
-            opt.step()
-            loss.item()  # npae reads the loss once per batch too
-
-    return epoch
+    return torch_train_epoch(model, X, lambda xb: loss_fn(model(xb), xb), device, BATCH)
 
 
 def run() -> dict:

@@ -14,29 +14,12 @@ from collections.abc import Callable
 
 import numpy as np
 
+from benchmarks._harness import torch_epoch as torch_train_epoch
 from benchmarks._harness import try_torch
 from npae.models import ContractiveAutoencoder, dense_autoencoder, dense_vae
 from npae.optim import Adam
 
 BATCH, LAM = 128, 0.01
-
-
-def _torch_loop(model, X: np.ndarray, loss_of, device: str) -> Callable[[], None]:
-    torch = try_torch()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    Xt = torch.from_numpy(X).to(device)
-    g = torch.Generator().manual_seed(0)
-
-    def epoch() -> None:
-        for idx in torch.randperm(len(Xt), generator=g).split(BATCH):
-            xb = Xt[idx.to(device)]
-            opt.zero_grad(set_to_none=True)
-            loss = loss_of(xb)
-            loss.backward()
-            opt.step()
-            loss.item()  # npae reads the loss once per batch too
-
-    return epoch
 
 
 def npae_vae(X: np.ndarray) -> Callable[[], object]:
@@ -59,7 +42,7 @@ def torch_vae(X: np.ndarray, device: str = "cpu") -> Callable[[], None]:
         kl = 0.5 * (mu * mu + logvar.exp() - logvar - 1).sum()
         return (rec + kl) / len(x)
 
-    return _torch_loop(model, X, loss_of, device)
+    return torch_train_epoch(model, X, loss_of, device, BATCH)
 
 
 def npae_cae(X: np.ndarray) -> Callable[[], object]:
@@ -81,4 +64,4 @@ def torch_cae(X: np.ndarray, device: str = "cpu") -> Callable[[], None]:
         jac = ((h * (1 - h)) ** 2 * (enc.weight ** 2).sum(1)).sum(1).mean()
         return F.mse_loss(torch.sigmoid(dec(h)), x) + LAM * jac
 
-    return _torch_loop(model, X, loss_of, device)
+    return torch_train_epoch(model, X, loss_of, device, BATCH)
