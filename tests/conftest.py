@@ -11,6 +11,8 @@ Hypothesis profiles (choose with the environment variable ``HYPOTHESIS_PROFILE``
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -84,3 +86,25 @@ def xp_backend(request):
 def rng() -> np.random.Generator:
     """A fixed-seed generator, fresh for every test."""
     return np.random.default_rng(12345)
+
+
+@pytest.fixture
+def run_tutorial(tmp_path: Path):
+    """Run ``tutorials/<name>`` in fast mode in a subprocess, figures into ``tmp_path``.
+
+    Returns a function ``run(name, timeout=600) -> CompletedProcess`` that fails the
+    test, with the end of the output, when the script exits non-zero.
+    """
+    root = Path(__file__).resolve().parents[1]
+
+    def run(name: str, timeout: int = 600) -> subprocess.CompletedProcess:
+        env = {**os.environ, "NPAE_FAST": "1", "NPAE_FIGURES": str(tmp_path),
+               "MPLBACKEND": "Agg",
+               # small matrices: one BLAS thread avoids oversubscribing a busy machine
+               "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+        result = subprocess.run([sys.executable, str(root / "tutorials" / name)], cwd=tmp_path,
+                                env=env, capture_output=True, text=True, timeout=timeout)
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        return result
+
+    return run

@@ -3,10 +3,7 @@ their figures."""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,24 +11,14 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_tutorial(name: str, tmp_path: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "NPAE_FAST": "1", "NPAE_FIGURES": str(tmp_path), "MPLBACKEND": "Agg",
-           # small matrices: one BLAS thread avoids oversubscribing a busy machine
-           "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
-    result = subprocess.run([sys.executable, str(ROOT / "tutorials" / name)], cwd=tmp_path,
-                            env=env, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "data: scikit-learn digits" in result.stdout
-    return result
-
-
 def figures(tmp_path: Path) -> set[str]:
     return {p.name for p in tmp_path.glob("*.png") if p.stat().st_size > 1000}
 
 
 @pytest.mark.slow
-def test_tutorial_03_denoising(tmp_path):
-    out = run_tutorial("03_denoising_autoencoder.py", tmp_path).stdout
+def test_tutorial_03_denoising(run_tutorial, tmp_path):
+    out = run_tutorial("03_denoising_autoencoder.py").stdout
+    assert "data: scikit-learn digits" in out
     assert {"03_corruptions.png", "03_denoised_gaussian.png", "03_denoised_salt_pepper.png",
             "03_denoised_masking.png", "03_projection_toy.png"} <= figures(tmp_path)
     # every DAE beats its noisy input, on the table the tutorial prints
@@ -43,8 +30,9 @@ def test_tutorial_03_denoising(tmp_path):
 
 
 @pytest.mark.slow
-def test_tutorial_04_sparse(tmp_path):
-    out = run_tutorial("04_sparse_autoencoder.py", tmp_path).stdout
+def test_tutorial_04_sparse(run_tutorial, tmp_path):
+    out = run_tutorial("04_sparse_autoencoder.py").stdout
+    assert "data: scikit-learn digits" in out
     assert {"04_kl_curve.png", "04_sweep_mean_activation.png", "04_filters_plain.png",
             "04_filters_kl_0001.png", "04_filters_kl_0003.png", "04_filters_l1_0001.png",
             "04_filters_l1_0005.png"} <= figures(tmp_path)
@@ -53,8 +41,9 @@ def test_tutorial_04_sparse(tmp_path):
 
 
 @pytest.mark.slow
-def test_tutorial_05_contractive(tmp_path):
-    out = run_tutorial("05_contractive_autoencoder.py", tmp_path).stdout
+def test_tutorial_05_contractive(run_tutorial, tmp_path):
+    out = run_tutorial("05_contractive_autoencoder.py").stdout
+    assert "data: scikit-learn digits" in out
     assert {"05_lambda_sweep.png", "05_jacobian_spectrum.png"} <= figures(tmp_path)
     assert "ContractiveAutoencoder: PASS" in out
     jac = [float(m.group(1)) for m in re.finditer(r"^\s*[\d.e-]+\s+[\d.]+\s+([\d.]+)\s", out,

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -556,19 +553,9 @@ def test_save_load_round_trip(tmp_path, likelihood):
 
 
 # --------------------------------------------------------------------------- tutorials
-def run_tutorial(name: str, tmp_path: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "NPAE_FAST": "1", "NPAE_FIGURES": str(tmp_path), "MPLBACKEND": "Agg",
-           # small matrices: one BLAS thread avoids oversubscribing a busy machine
-           "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
-    result = subprocess.run([sys.executable, str(ROOT / "tutorials" / name)], cwd=tmp_path,
-                            env=env, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return result
-
-
 @pytest.mark.slow
-def test_tutorial_07_runs_in_fast_mode(tmp_path):
-    result = run_tutorial("07_variational_autoencoder.py", tmp_path)
+def test_tutorial_07_runs_in_fast_mode(run_tutorial, tmp_path):
+    result = run_tutorial("07_variational_autoencoder.py")
     assert "data: scikit-learn digits" in result.stdout
     figures = {p.name for p in tmp_path.glob("*.png")}
     for stem in ("07_reconstructions", "07_prior_samples", "07_manifold", "07_latent_scatter",
@@ -577,8 +564,8 @@ def test_tutorial_07_runs_in_fast_mode(tmp_path):
 
 
 @pytest.mark.slow
-def test_tutorial_08_runs_in_fast_mode(tmp_path):
-    result = run_tutorial("08_anomaly_detection.py", tmp_path)
+def test_tutorial_08_runs_in_fast_mode(run_tutorial, tmp_path):
+    result = run_tutorial("08_anomaly_detection.py")
     assert "ROC AUC" in result.stdout
     figures = {p.name for p in tmp_path.glob("*.png")}
     assert {"08_score_histograms.png", "08_roc_curves.png"} <= figures, sorted(figures)
