@@ -375,7 +375,8 @@ def loss_curves(history: Any, *, logy: bool = False, title: str | None = None,
 def latent_manifold(decode: Callable[[Any], Any], grid: Any = None, *, n: int = 15,
                     image_shape: Sequence[int] | None = None, cmap: str = "gray",
                     dtype: Any = np.float32, title: str | None = None,
-                    tile_size: float = 0.5, path: str | os.PathLike | None = None) -> Figure:
+                    tile_size: float = 0.5, pad: int = 0,
+                    path: str | os.PathLike | None = None) -> Figure:
     r"""Decode a regular grid of 2-D latent codes and show the images as one mosaic.
 
     Parameters
@@ -392,6 +393,9 @@ def latent_manifold(decode: Callable[[Any], Any], grid: Any = None, *, n: int = 
         Grid size when ``grid`` is not given.
     dtype : dtype
         Dtype of the codes passed to ``decode``.
+    pad : int
+        Blank pixels between grayscale tiles (small images such as 8x8 digits run
+        together without them).
     """
     if grid is None:
         from scipy.stats import norm
@@ -410,8 +414,12 @@ def latent_manifold(decode: Callable[[Any], Any], grid: Any = None, *, n: int = 
         raise ValueError(f"latent_manifold: decode returned {len(imgs)} images for "
                          f"{len(codes)} codes")
     h, w = imgs.shape[1:3]
-    mosaic = imgs.reshape(len(rows), len(g1), h, w, *imgs.shape[3:]).swapaxes(1, 2)
-    mosaic = mosaic.reshape(len(rows) * h, len(g1) * w, *imgs.shape[3:])
+    if imgs.ndim == 3:
+        mosaic = _mosaic(imgs, len(g1), pad)
+    else:
+        pad = 0
+        mosaic = imgs.reshape(len(rows), len(g1), h, w, *imgs.shape[3:]).swapaxes(1, 2)
+        mosaic = mosaic.reshape(len(rows) * h, len(g1) * w, *imgs.shape[3:])
     fig = _new_figure(len(g1) * tile_size + 1.0, len(rows) * tile_size + 1.0)
     ax = fig.subplots()
     if mosaic.ndim == 3:
@@ -420,9 +428,9 @@ def latent_manifold(decode: Callable[[Any], Any], grid: Any = None, *, n: int = 
         ax.imshow(mosaic, cmap=cmap, vmin=0.0, vmax=1.0, interpolation="nearest")
     step1 = max(1, len(g1) // 5)
     step2 = max(1, len(rows) // 5)
-    ax.set_xticks(np.arange(len(g1))[::step1] * w + (w - 1) / 2,
+    ax.set_xticks(np.arange(len(g1))[::step1] * (w + pad) + (w - 1) / 2,
                   [f"{v:.2g}" for v in g1[::step1]])
-    ax.set_yticks(np.arange(len(rows))[::step2] * h + (h - 1) / 2,
+    ax.set_yticks(np.arange(len(rows))[::step2] * (h + pad) + (h - 1) / 2,
                   [f"{v:.2g}" for v in rows[::step2]])
     ax.set_xlabel("$z_1$")
     ax.set_ylabel("$z_2$")

@@ -227,7 +227,8 @@ hist2 = vae2.fit(Xtr, epochs=EPOCHS, batch_size=BATCH, validation=Xte, verbose=0
 print(f"2-D VAE: test -ELBO {-vae2.elbo(Xte, samples=5):.2f} nats")
 N_GRID = 15 if DATA == "mnist" else 12
 viz.latent_manifold(vae2.decode, n=N_GRID, title="decoded grid, z = Φ⁻¹(u) for a uniform "
-                    "grid of u", tile_size=0.45, path=FIG / "07_manifold.png")
+                    "grid of u", tile_size=0.45, pad=0 if DATA == "mnist" else 1,
+                    path=FIG / "07_manifold.png")
 viz.latent_scatter(vae2.encode(Xte), yte, title="posterior means mu(x) of the test images",
                    path=FIG / "07_latent_scatter.png")
 
