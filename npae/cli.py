@@ -101,13 +101,12 @@ def _train(args: argparse.Namespace) -> int:
     X = X.reshape(len(X), -1)
     Xte = data.load(args.data, split="test")[0]
     Xte = Xte.reshape(len(Xte), -1)
-    kwargs = {}
     cls = models.Autoencoder
     if args.model != "plain":
         cls = models.MODELS[{"denoising": "DenoisingAutoencoder", "sparse": "SparseAutoencoder",
                              "contractive": "ContractiveAutoencoder"}[args.model]]
     ae = models.dense_autoencoder(X.shape[1], args.hidden, args.latent, rng=args.seed,
-                                  model=cls, **kwargs)
+                                  model=cls)
     hist = ae.fit(X, epochs=args.epochs, batch_size=args.batch_size, optimizer=Adam(args.lr),
                   validation=Xte, verbose=args.verbose)
     print(f"{args.model} autoencoder on {args.data}: final train loss {hist['loss'][-1]:.5f}, "
