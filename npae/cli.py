@@ -105,8 +105,10 @@ def _train(args: argparse.Namespace) -> int:
     if args.model != "plain":
         cls = models.MODELS[{"denoising": "DenoisingAutoencoder", "sparse": "SparseAutoencoder",
                              "contractive": "ContractiveAutoencoder"}[args.model]]
+    # the KL sparsity penalty compares mean activations with rho: the code must lie in (0, 1)
+    code = "sigmoid" if args.model == "sparse" else "identity"
     ae = models.dense_autoencoder(X.shape[1], args.hidden, args.latent, rng=args.seed,
-                                  model=cls)
+                                  code_activation=code, model=cls)
     hist = ae.fit(X, epochs=args.epochs, batch_size=args.batch_size, optimizer=Adam(args.lr),
                   validation=Xte, verbose=args.verbose)
     print(f"{args.model} autoencoder on {args.data}: final train loss {hist['loss'][-1]:.5f}, "

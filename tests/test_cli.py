@@ -183,3 +183,12 @@ def test_train_writes_a_model_that_load_reads(tmp_path):
     printed = float(re.search(r"held-out loss ([\d.]+)", proc.stdout).group(1))
     mse = float(np.mean((model.reconstruct(Xte32).astype(np.float64) - Xte) ** 2))
     assert abs(printed - mse) < 1e-5
+
+
+@pytest.mark.parametrize("variant", ["denoising", "sparse", "contractive"])
+def test_train_every_variant(variant, tmp_path):
+    out = tmp_path / f"{variant}.npz"
+    proc = npae_cli("train", "--model", variant, "--epochs", "1", "--verbose", "0",
+                    "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert type(npae.load(out)).__name__.lower().startswith(variant)
