@@ -18,11 +18,14 @@ def sigmoid(a: Array, e: Array | None = None) -> Array:
     ``e = e^{-|a|}`` lies in (0, 1] for every ``a``, so neither branch can overflow:
     ``1 / (1 + e)`` for ``a >= 0`` and ``e / (1 + e)`` for ``a < 0``. A caller that
     already has ``e`` (the BCE with logits) passes it in.
+
+    The numerator, 1 or ``e``, is ``max(e, [a >= 0])``: exact, and several times
+    faster than ``where`` on random signs (this runs on every pixel of every batch).
     """
     xp = get_array_module(a)
     if e is None:
         e = xp.exp(-xp.abs(a))
-    s = xp.where(a >= 0, 1, e)
+    s = xp.maximum(e, a >= 0)
     s /= e + 1
     return s
 
