@@ -122,6 +122,21 @@ def test_bce_with_logits_agrees_with_bce_of_sigmoid(n, d, seed):
     np.testing.assert_allclose(dz, dp * s * (1 - s), rtol=1e-7, atol=1e-15)  # chain rule
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [1, 127, 128, 129, 5000])
+def test_sum_of_log1p_by_grouped_products_matches_a_correctly_rounded_sum(dtype, n):
+    """The BCE's ``sum log(1 + e)`` is taken as logs of products of 128 factors;
+    math.fsum of math.log1p is the reference (correctly rounded sum)."""
+    import math
+
+    e = np.random.default_rng(n).uniform(0, 1, n).astype(dtype)
+    if n >= 3:
+        e[:3] = 0.0, 1.0, 1e-30  # both ends of the range, and a 1 + e that rounds to 1
+    reference = math.fsum(math.log1p(float(v)) for v in e)
+    got = float(losses._sum_log1p(e.reshape(1, -1)))
+    assert abs(got - reference) <= 1e-15 * max(reference, 1.0) * 4
+
+
 def test_mse_small_example_by_hand():
     pred = np.array([[1.0, 2.0], [3.0, 5.0]])
     target = np.array([[1.0, 0.0], [0.0, 1.0]])
