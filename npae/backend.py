@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["use", "current", "xp", "get_array_module", "asnumpy", "to_device", "cupy_available"]
+__all__ = ["use", "current", "xp", "get_array_module", "asnumpy", "to_device", "to_floats",
+           "cupy_available"]
 
 _BACKENDS = ("numpy", "cupy")
 _active: str = "numpy"
@@ -96,6 +97,18 @@ def asnumpy(a: Any) -> np.ndarray:
     if type(a).__module__.startswith("cupy"):
         return a.get()
     return np.asarray(a)
+
+
+def to_floats(*scalars: Any) -> tuple[float, ...]:
+    """Several 0-d arrays (or numbers) as Python floats, in one device-to-host copy.
+
+    On a GPU each ``float(x)`` waits for the device and copies on its own; a
+    function that needs a value and, say, a range check reads them together.
+    """
+    mod = get_array_module(*scalars)
+    if mod is np:
+        return tuple(float(s) for s in scalars)
+    return tuple(asnumpy(mod.stack([mod.asarray(s) for s in scalars])).tolist())
 
 
 def to_device(a: Any) -> Any:

@@ -14,7 +14,7 @@ The gradient is that of the reduced value, so it carries the same ``1/M`` or
 
 from __future__ import annotations
 
-from npae.backend import get_array_module
+from npae.backend import get_array_module, to_floats
 from npae.layers.activations import sigmoid
 from npae.layers.base import Array
 
@@ -42,8 +42,7 @@ def _check_pair(pred: Array, target: Array, owner: str, a: str) -> None:
 
 
 def _check_targets(target: Array, owner: str) -> None:
-    xp = get_array_module(target)
-    lo, hi = float(xp.min(target)), float(xp.max(target))
+    lo, hi = to_floats(target.min(), target.max())
     if not (lo >= 0.0 and hi <= 1.0):  # also catches NaN
         raise ValueError(f"{owner}: targets must lie in [0, 1], got values in [{lo}, {hi}]; "
                          "binary cross-entropy is defined for probabilities")

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from npae.backend import get_array_module
+from npae.backend import get_array_module, to_floats
 from npae.layers.activations import Activation
 from npae.layers.base import Array
 from npae.layers.dense import Dense
@@ -146,16 +146,17 @@ def kl_sparsity(h: Array, rho: float, beta: float) -> tuple[float, Array]:
     xp = get_array_module(h)
     N = h.shape[0]
     rho_hat = h.mean(axis=0)
-    lo, hi = float(rho_hat.min()), float(rho_hat.max())
-    if not (lo >= 0.0 and hi <= 1.0):  # cheap: one value per unit, not per sample
+    r = xp.clip(rho_hat, KL_EPS, 1 - KL_EPS)
+    kl = rho * (math.log(rho) - xp.log(r)) + (1 - rho) * (math.log1p(-rho) - xp.log1p(-r))
+    # the range check is cheap (one value per unit) and shares the value's host read
+    value, lo, hi = to_floats(kl.sum(), rho_hat.min(), rho_hat.max())
+    if not (lo >= 0.0 and hi <= 1.0):
         raise ValueError(
             f"kl_sparsity: the mean activations rho_hat must lie in [0, 1] (a code in (0, 1), "
             f"e.g. a Sigmoid output), got values in [{lo}, {hi}]")
-    r = xp.clip(rho_hat, KL_EPS, 1 - KL_EPS)
-    kl = rho * (math.log(rho) - xp.log(r)) + (1 - rho) * (math.log1p(-rho) - xp.log1p(-r))
     d_rho_hat = (1 - rho) / (1 - r) - rho / r
     dh = xp.broadcast_to(d_rho_hat * (beta / N), h.shape).copy()
-    return beta * float(kl.sum()), dh
+    return beta * value, dh
 
 
 # -- the contractive penalty ----------------------------------------------------

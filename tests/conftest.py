@@ -21,6 +21,8 @@ from hypothesis import HealthCheck, settings
 
 import npae.backend
 
+import strict_device
+
 _COMMON = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow]}
 # Under CI (CI=true) the examples are derived from each test's name, so a run is
 # repeatable: what passed on the developer's machine is what CI runs. Elsewhere
@@ -31,8 +33,10 @@ settings.register_profile("dev", max_examples=10, **_COMMON)
 settings.register_profile("thorough", max_examples=300, **_COMMON)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
-#: Backends on this machine: "numpy" always, "cupy" when CuPy sees a GPU.
-BACKENDS: list[str] = ["numpy"] + (["cupy"] if npae.backend.cupy_available() else [])
+#: Backends on this machine: "numpy" always, "strict-cupy" (the CPU stand-in for
+#: CuPy in ``strict_device.py``) always, "cupy" when CuPy sees a GPU.
+BACKENDS: list[str] = ["numpy", "strict-cupy"] + (["cupy"] if npae.backend.cupy_available()
+                                                  else [])
 
 
 MNIST_FILES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte",
@@ -75,6 +79,10 @@ def xp_backend(request):
     The backend is switched with ``npae.backend.use`` and always restored to
     "numpy" afterwards, so a failing test cannot leak a GPU backend into others.
     """
+    if request.param == "strict-cupy":
+        with strict_device.installed():
+            yield request.param
+        return
     npae.backend.use(request.param)
     try:
         yield request.param

@@ -50,6 +50,12 @@ def test_get_array_module_and_asnumpy_on_host_data():
     assert backend.to_device(a) is a  # numpy backend: stays on the host, no copy
 
 
+def test_to_floats_reads_scalars_and_numbers():
+    a = np.arange(4.0, dtype=np.float32)
+    values = backend.to_floats(a.min(), a.sum(), 2, np.array(0.5))
+    assert values == (0.0, 6.0, 2.0, 0.5) and all(type(v) is float for v in values)
+
+
 def test_parameters_are_created_on_the_active_backend(xp_backend):
     model = dense_autoencoder(5, [4], 2, rng=0)
     xp = backend.xp()

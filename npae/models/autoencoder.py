@@ -54,7 +54,7 @@ def check_data(x: Any, owner: str, name: str = "x", dtype: Any = None,
         bad = int(xp.size(x) - xp.count_nonzero(xp.isfinite(x)))
         raise ValueError(f"{owner}: {name} contains NaN or Inf ({bad} of {x.size} values)")
     if unit_range:
-        lo, hi = float(x.min()), float(x.max())
+        lo, hi = backend.to_floats(x.min(), x.max())
         if lo < 0 or hi > 1:
             raise ValueError(f"{owner}: {name} must lie in [0, 1] for a Bernoulli/BCE "
                              f"reconstruction loss, got values in [{lo}, {hi}]")
