@@ -3,9 +3,11 @@
 Runs every benchmark on numpy and, when present, PyTorch on the CPU with the
 same thread count, and CuPy and PyTorch CUDA when a GPU is there, all in one
 run; prints a markdown table of seconds, samples per second, the ratio to
-PyTorch on the same device and the peak memory of the npae run (CPU), and
-saves the results as JSON (``--json PATH``, default
-``benchmarks/results/latest.json``).
+PyTorch on the same device, the peak memory of the npae run (host memory
+traced on the CPU, CuPy's memory pool on the GPU) and, on the GPU, the
+speed-up over npae on the CPU; saves the results as JSON (``--json PATH``,
+default ``benchmarks/results/latest.json``). On the GPU the data are moved to
+the device once, before timing, for both libraries.
 
 Options: ``--only TEXT`` runs the benchmarks whose name contains TEXT;
 ``--repeat R`` timed runs per entry (best kept, after one warm-up).
@@ -23,7 +25,14 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks import conv, conv_layer, dense_ae, vae_cae
-from benchmarks._harness import blas_info, limit_threads, mnist_like, peak_memory_mb, try_torch
+from benchmarks._harness import (
+    blas_info,
+    gpu_pool_mb,
+    limit_threads,
+    mnist_like,
+    peak_memory_mb,
+    try_torch,
+)
 from benchmarks._harness import threads as n_threads
 from npae import backend
 
@@ -62,13 +71,14 @@ def _timed(fn: Callable[[], object], sync: Callable[[], None], repeat: int) -> f
     return best
 
 
-def _devices() -> list[tuple[str, str, Callable[[], None]]]:
-    """(label, torch device, synchronize) for the CPU and, when present, the GPU."""
-    devices = [("cpu", "cpu", lambda: None)]
+def _devices() -> list[tuple[str, str, Callable[[], None], Callable]]:
+    """(label, torch device, synchronize, peak memory) for the CPU and, when present,
+    the GPU."""
+    devices = [("cpu", "cpu", lambda: None, peak_memory_mb)]
     if backend.cupy_available():
         import cupy  # type: ignore[import-not-found]
 
-        devices.append(("gpu", "cuda", cupy.cuda.Device().synchronize))
+        devices.append(("gpu", "cuda", cupy.cuda.Device().synchronize, gpu_pool_mb))
     return devices
 
 
@@ -78,7 +88,7 @@ def run(only: str | None = None, repeat: int = 3) -> dict:
     X784 = mnist_like(N)
     rows = []
     with limit_threads(threads):
-        for label, tdev, sync in _devices():
+        for label, tdev, sync, peak_mb in _devices():
             backend.use("cupy" if label == "gpu" else "numpy")
             torch_ok = torch is not None and (tdev == "cpu" or torch.cuda.is_available())
             tsync = torch.cuda.synchronize if torch_ok and tdev == "cuda" else (lambda: None)
@@ -86,10 +96,13 @@ def run(only: str | None = None, repeat: int = 3) -> dict:
                 if only and only.lower() not in name.lower():
                     continue
                 X = np.ascontiguousarray(X784.reshape((N, *shape)))
+                Xd = backend.to_device(X)  # once, as PyTorch's epoch keeps its copy
                 row = {"benchmark": name, "device": label, "samples": samples,
-                       "npae_s": _timed(make_npae(X), sync, repeat)}
-                if label == "cpu":
-                    row["npae_peak_mb"] = peak_memory_mb(make_npae(X))
+                       "npae_s": _timed(make_npae(Xd), sync, repeat),
+                       "npae_peak_mb": peak_mb(make_npae(Xd))}
+                cpu = next((r for r in rows if r["benchmark"] == name), None)
+                if label == "gpu" and cpu is not None:
+                    row["speedup_vs_npae_cpu"] = cpu["npae_s"] / row["npae_s"]
                 if torch_ok:
                     row["torch_s"] = _timed(make_torch(X, tdev), tsync, repeat)
                     row["ratio"] = row["npae_s"] / row["torch_s"]
@@ -108,14 +121,18 @@ def markdown(result: dict) -> str:
     """The results as a markdown table (ratio = npae seconds / PyTorch seconds)."""
     lines = [f"Machine: {result['machine']}; {result['threads']} threads; numpy "
              f"{result['numpy']} ({result['blas']}); PyTorch {result['torch']}.", "",
-             "| benchmark | device | npae s | samples/s | PyTorch s | ratio | npae peak MiB |",
-             "|---|---|---|---|---|---|---|"]
+             "| benchmark | device | npae s | samples/s | PyTorch s | ratio | npae peak MiB "
+             "| speed-up vs npae CPU |",
+             "|---|---|---|---|---|---|---|---|"]
+
+    def cell(r: dict, key: str, fmt: str) -> str:
+        return format(r[key], fmt) if key in r else "-"
+
     for r in result["rows"]:
-        torch_s = f"{r['torch_s']:.3f}" if "torch_s" in r else "-"
-        ratio = f"{r['ratio']:.2f}" if "ratio" in r else "-"
-        peak = f"{r['npae_peak_mb']:.0f}" if "npae_peak_mb" in r else "-"
         lines.append(f"| {r['benchmark']} | {r['device']} | {r['npae_s']:.3f} | "
-                     f"{r['samples'] / r['npae_s']:,.0f} | {torch_s} | {ratio} | {peak} |")
+                     f"{r['samples'] / r['npae_s']:,.0f} | {cell(r, 'torch_s', '.3f')} | "
+                     f"{cell(r, 'ratio', '.2f')} | {cell(r, 'npae_peak_mb', '.0f')} | "
+                     f"{cell(r, 'speedup_vs_npae_cpu', '.1f')} |")
     return "\n".join(lines)
 
 

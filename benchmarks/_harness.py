@@ -68,6 +68,21 @@ def best_of(fn: Callable[[], object], repeat: int = 3, warmup: int = 1) -> float
     return min(times)
 
 
+def gpu_pool_mb(fn: Callable[[], object]) -> float:
+    """Device memory (MiB) CuPy's pool holds after ``fn`` runs from an emptied pool.
+
+    The pool keeps every block it has handed out for reuse, so what it holds
+    afterwards is the high-water mark of the run (CuPy reports no peak itself).
+    """
+    import cupy  # type: ignore[import-not-found]
+
+    pool = cupy.get_default_memory_pool()
+    pool.free_all_blocks()
+    fn()
+    cupy.cuda.Device().synchronize()
+    return pool.total_bytes() / 2**20
+
+
 def peak_memory_mb(fn: Callable[[], object]) -> float:
     """Peak traced allocation (MiB) while ``fn`` runs; NumPy reports its buffers to tracemalloc."""
     tracemalloc.start()

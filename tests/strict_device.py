@@ -218,11 +218,22 @@ def _as_strided(x: ndarray, shape: Any = None, strides: Any = None) -> ndarray:
     return ndarray(np.lib.stride_tricks.as_strided(_unwrap(x, "as_strided"), shape, strides))
 
 
+class _MemoryPool:
+    """CuPy's memory pool as the benchmarks use it; no memory is modelled (0 bytes)."""
+
+    def free_all_blocks(self) -> None:
+        pass
+
+    def total_bytes(self) -> int:
+        return 0
+
+
 def _module() -> _Namespace:
-    runtime = types.SimpleNamespace(getDeviceCount=lambda: 1)
+    cuda = types.SimpleNamespace(runtime=types.SimpleNamespace(getDeviceCount=lambda: 1),
+                                 Device=lambda: types.SimpleNamespace(synchronize=lambda: None))
     stride_tricks = types.SimpleNamespace(as_strided=_as_strided)
     return _Namespace("cupy", np, ndarray=ndarray, asarray=asarray, array=asarray,
-                      asnumpy=asnumpy, cuda=types.SimpleNamespace(runtime=runtime),
+                      asnumpy=asnumpy, cuda=cuda, get_default_memory_pool=_MemoryPool,
                       lib=types.SimpleNamespace(stride_tricks=stride_tricks),
                       linalg=_Namespace("cupy.linalg", np.linalg))
 
