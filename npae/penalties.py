@@ -24,10 +24,16 @@ from npae.layers.dense import Dense
 from npae.network import Sequential
 
 __all__ = ["l1_activity", "kl_sparsity", "KL_EPS", "contractive", "encoder_jacobian",
-           "MAX_JACOBIAN_ELEMENTS", "gaussian_kl"]
+           "MAX_JACOBIAN_ELEMENTS", "gaussian_kl", "LOGVAR_CLIP"]
 
 #: ``rho_hat`` is clipped to ``[KL_EPS, 1 - KL_EPS]`` inside :func:`kl_sparsity`.
 KL_EPS = 1e-6
+
+#: ``logvar`` is clipped to ``[-LOGVAR_CLIP, LOGVAR_CLIP]`` wherever it meets an
+#: exponential (here and in the VAE's reparameterization). ``exp(80) ~ 6e34`` and
+#: ``exp(80 / 2) ~ 2e17`` are finite in float32 (max ~3e38); any ``logvar`` that
+#: large already means a broken model.
+LOGVAR_CLIP = 80.0
 
 #: Default bound on the Jacobian entries :func:`contractive` holds at once (2**25:
 #: 128 MiB in float32, 256 MiB in float64).
@@ -514,12 +520,20 @@ def gaussian_kl(mu: Array, logvar: Array) -> tuple[float, Array, Array]:
         \frac{\partial KL}{\partial \mu_j} = \frac{\mu_j}{N}, \qquad
         \frac{\partial KL}{\partial\, \text{logvar}_j} = \frac{e^{\text{logvar}_j} - 1}{2N}.
 
-    It is zero exactly at ``mu = 0, logvar = 0``. ``exp(logvar)`` is finite for
-    ``logvar`` up to about 88 in float32 (709 in float64); beyond that the true
-    KL is astronomically large, so ``logvar`` is clipped to ``[-80, 80]`` inside
-    the exponential only (and the gradient is that of the clipped term), which
-    keeps value and gradients finite for any input.
+    It is zero exactly at ``mu = 0, logvar = 0``.
+
+    Stability: ``logvar`` is clipped to ``[-80, 80]`` (:data:`LOGVAR_CLIP`), as the
+    VAE's reparameterization clips it, so the value is the KL of the posterior the
+    model actually samples from; at a clipped entry the gradient is the formula at
+    the clip point (not the clip's zero slope), so it still points back into range.
+    The value is summed in float64, so it is finite for every finite float32 input
+    (``mu = 1e20``, ``logvar = -3e38`` or a large batch at ``logvar = 80`` would
+    overflow a float32 sum); the gradients keep the inputs' dtype.
     """
+    for name, a in (("mu", mu), ("logvar", logvar)):
+        if getattr(a, "dtype", None) is None or a.dtype.kind != "f":
+            raise TypeError(f"gaussian_kl: {name} must be a floating-point array, got "
+                            f"{getattr(a, 'dtype', type(a).__name__)}")
     if mu.shape != logvar.shape:
         raise ValueError(
             f"gaussian_kl: mu and logvar must have the same shape, "
@@ -529,6 +543,8 @@ def gaussian_kl(mu: Array, logvar: Array) -> tuple[float, Array, Array]:
             f"gaussian_kl: expected (batch, latent) arrays with batch >= 1, got {mu.shape}")
     xp = get_array_module(mu)
     N = mu.shape[0]
-    var = xp.exp(xp.clip(logvar, -80, 80))
-    value = 0.5 * float((mu * mu + var - logvar - 1).sum()) / N
+    lv = xp.clip(logvar, -LOGVAR_CLIP, LOGVAR_CLIP)
+    var = xp.exp(lv)
+    m, v, l64 = (a.astype(xp.float64, copy=False) for a in (mu, var, lv))
+    value = 0.5 * float((m * m + v - l64 - 1).sum()) / N
     return value, mu * (1 / N), (var - 1) * (0.5 / N)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -135,6 +136,35 @@ def test_gaussian_kl_gradients(n, d, seed):
     r = np.random.default_rng(seed)
     report = check_function(gaussian_kl, r.standard_normal((n, d)), 2 * r.standard_normal((n, d)))
     assert report.passed, report
+
+
+@pytest.mark.parametrize("mu, logvar", [(0.0, 80.0), (0.0, 1e4), (0.0, -3e38), (1e20, 0.0),
+                                        (-3e38, 0.0)])
+def test_gaussian_kl_is_finite_for_extreme_float32_inputs(mu, logvar):
+    """A 100 x 100 float32 batch: e^80 summed 10^4 times, or mu^2 = 1e40, overflow float32."""
+    m = np.full((100, 100), mu, dtype=np.float32)
+    lv = np.full((100, 100), logvar, dtype=np.float32)
+    with np.errstate(over="raise", invalid="raise"):
+        value, dmu, dlogvar = gaussian_kl(m, lv)
+    assert math.isfinite(value) and value > 0
+    assert dmu.dtype == dlogvar.dtype == np.float32
+    assert np.isfinite(dmu).all() and np.isfinite(dlogvar).all()
+
+
+def test_gaussian_kl_beyond_the_clip_is_the_kl_of_the_clipped_posterior():
+    """logvar is clipped to [-80, 80] wherever it is used, so the value is the KL of
+    N(mu, e^80), and the gradient, the formula at the clip point, points back in."""
+    value, _, dlogvar = gaussian_kl(np.zeros((1, 2)), np.array([[200.0, -200.0]]))
+    expected = 0.5 * ((math.exp(80) - 80 - 1) + (math.exp(-80) + 80 - 1))
+    assert value == pytest.approx(expected, rel=1e-15)
+    assert dlogvar[0, 0] > 0 > dlogvar[0, 1]  # descent lowers the first, raises the second
+
+
+def test_gaussian_kl_refuses_lists_and_integers():
+    with pytest.raises(TypeError, match="gaussian_kl: mu must be a floating-point array"):
+        gaussian_kl([[0.0, 1.0]], np.zeros((1, 2)))
+    with pytest.raises(TypeError, match="gaussian_kl: logvar must be a floating-point array"):
+        gaussian_kl(np.zeros((1, 2)), np.zeros((1, 2), dtype=int))
 
 
 def test_gaussian_kl_is_zero_exactly_at_the_prior():

@@ -44,15 +44,10 @@ from npae.layers.dense import Dense
 from npae.losses import bce_with_logits, mse
 from npae.models.autoencoder import Autoencoder, check_data, dense_layers
 from npae.network import Sequential
-from npae.penalties import gaussian_kl
+from npae.penalties import LOGVAR_CLIP, gaussian_kl
 
 __all__ = ["VAE", "reparameterize", "reparameterize_backward", "dense_vae", "conv_vae",
            "normal_grid", "LOGVAR_CLIP"]
-
-#: ``logvar`` is clipped to ``[-LOGVAR_CLIP, LOGVAR_CLIP]`` inside the exponential only.
-#: ``exp(80 / 2) ~ 2e17`` is finite in float32 (max ~3e38) and so are its products
-#: with ``eps`` and ``dz``; any ``logvar`` that large already means a broken model.
-LOGVAR_CLIP = 80.0
 
 _LOG_2PI = math.log(2 * math.pi)
 
