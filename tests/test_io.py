@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import stat
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -11,9 +13,11 @@ import pytest
 import npae
 from npae import io
 from npae.layers import (
+    LAYERS,
     Dense,
     Flatten,
     Identity,
+    Layer,
     LeakyReLU,
     ReLU,
     Reshape,
@@ -21,7 +25,8 @@ from npae.layers import (
     Softplus,
     Tanh,
 )
-from npae.models import Autoencoder, dense_autoencoder
+from npae.layers.base import register, registered_name
+from npae.models import MODELS, Autoencoder, dense_autoencoder
 from npae.network import Sequential
 
 
@@ -317,3 +322,337 @@ def test_architecture_is_plain_json():
     assert arch["model"] == "Autoencoder"
     assert [lay["class"] for lay in arch["encoder"]["layers"]] == [
         "Dense", "LeakyReLU", "Dense", "Identity"]
+
+
+def test_standard_model_is_saved_under_bare_class_names(tmp_path):
+    """The format of files holding only npae classes is what it always was."""
+    path = tmp_path / "m.npz"
+    dense_autoencoder(6, [4], 2, rng=0, activation="tanh").save(path)
+    with np.load(path) as f:
+        arch = json.loads(str(f["__npae__"]))
+    assert arch["model"] == "Autoencoder"
+    assert arch["encoder"] == {"class": "Sequential", "layers": [
+        {"class": "Dense", "config": {"in_features": 6, "out_features": 4, "dtype": "float32",
+                                      "init": "xavier"}},
+        {"class": "Tanh", "config": {}},
+        {"class": "Dense", "config": {"in_features": 4, "out_features": 2, "dtype": "float32",
+                                      "init": "xavier"}},
+        {"class": "Identity", "config": {}}]}
+
+
+# -- user classes that reuse npae's names -----------------------------------------------------
+
+@pytest.fixture
+def registries():
+    """LAYERS and MODELS, restored after the test: classes it defines leave no entry behind."""
+    before = dict(LAYERS), dict(MODELS)
+    yield LAYERS, MODELS
+    for registry, saved_entries in zip((LAYERS, MODELS), before):
+        registry.clear()
+        registry.update(saved_entries)
+
+
+def _same_parameters(a, b) -> None:
+    pa, pb = list(a.parameters()), list(b.parameters())
+    assert [n for n, _, _ in pa] == [n for n, _, _ in pb]
+    for (name, p, _), (_, q, _) in zip(pa, pb):
+        assert p.dtype == q.dtype and p.tobytes() == q.tobytes(), name
+
+
+def test_user_dense_does_not_displace_npae_dense(registries, tmp_path, rng):
+    npae_dense = npae.layers.Dense
+
+    class Dense(Layer):  # what a notebook might define: y = factor * x
+        def __init__(self, factor=2.0):
+            super().__init__()
+            self.factor = factor
+            self._config = {"factor": factor}
+
+        def forward(self, x, training=True):
+            return self.factor * x
+
+        def backward(self, dy):
+            return self.factor * dy
+
+    key = f"{Dense.__module__}.{Dense.__qualname__}"
+    assert key.endswith("test_user_dense_does_not_displace_npae_dense.<locals>.Dense")
+    assert LAYERS["Dense"] is npae_dense  # the bare name keeps its meaning
+    assert LAYERS[key] is Dense
+
+    # a standard model saves and loads exactly as before
+    standard = dense_autoencoder(6, [4], 2, rng=0)
+    standard.save(tmp_path / "standard.npz")
+    loaded = npae.load(tmp_path / "standard.npz")
+    assert [type(lay) for lay in loaded.encoder.layers[::2]] == [npae_dense, npae_dense]
+    _same_parameters(loaded, standard)
+
+    # a model holding the user's layer records that layer's qualified name
+    mine = Autoencoder(Sequential(npae_dense(6, 3, rng=0), Dense(0.5)), npae_dense(3, 6, rng=1))
+    mine.save(tmp_path / "mine.npz")
+    arch = io._read(tmp_path / "mine.npz")[0]
+    assert [s["class"] for s in arch["encoder"]["layers"]] == ["Dense", key]
+    assert arch["decoder"]["layers"][0]["class"] == "Dense"
+    loaded = npae.load(tmp_path / "mine.npz")
+    assert type(loaded.encoder.layers[0]) is npae_dense
+    assert type(loaded.encoder.layers[1]) is Dense and loaded.encoder.layers[1].factor == 0.5
+    assert type(loaded.decoder.layers[0]) is npae_dense
+    _same_parameters(loaded, mine)
+    x = rng.uniform(size=(4, 6)).astype(np.float32)
+    np.testing.assert_array_equal(loaded.reconstruct(x), mine.reconstruct(x))
+
+    # in a session where the class is not defined, load says what to do
+    del LAYERS[key]
+    with pytest.raises(ValueError, match=r"npae\.load: cannot rebuild .*layer class "
+                                         + r"'.*<locals>\.Dense' is not defined in this session: "
+                                         + r"import the module that defines it"):
+        npae.load(tmp_path / "mine.npz")
+
+
+def test_user_model_named_autoencoder_does_not_displace_npae_model(registries, tmp_path):
+    npae_model = npae.models.Autoencoder
+
+    class Autoencoder(npae_model):
+        pass
+
+    key = f"{Autoencoder.__module__}.{Autoencoder.__qualname__}"
+    assert MODELS["Autoencoder"] is npae_model and MODELS[key] is Autoencoder
+    standard = dense_autoencoder(6, [4], 2, rng=0)
+    mine = dense_autoencoder(6, [4], 2, rng=1, model=Autoencoder)
+    standard.save(tmp_path / "standard.npz")
+    mine.save(tmp_path / "mine.npz")
+    assert io._read(tmp_path / "standard.npz")[0]["model"] == "Autoencoder"
+    assert io._read(tmp_path / "mine.npz")[0]["model"] == key
+    assert type(npae.load(tmp_path / "standard.npz")) is npae_model
+    loaded = npae.load(tmp_path / "mine.npz")
+    assert type(loaded) is Autoencoder
+    _same_parameters(loaded, mine)
+    del MODELS[key]
+    with pytest.raises(ValueError, match=r"npae\.load: model class '.*<locals>\.Autoencoder' "
+                                         r"is not defined in this session"):
+        npae.load(tmp_path / "mine.npz")
+
+
+def _cls(name: str, module: str) -> type:
+    return type(name, (), {"__module__": module, "__qualname__": name})
+
+
+def test_registration_rules():
+    """On a registry of its own: every rule of ``register``, no global state touched."""
+    reg: dict[str, type] = {}
+    npae_dense = _cls("Dense", "npae.layers.dense")
+    assert register(reg, npae_dense) == "Dense"
+    user = _cls("Dense", "__main__")
+    assert register(reg, user) == "__main__.Dense"
+    assert reg["Dense"] is npae_dense and registered_name(reg, user) == "__main__.Dense"
+    again = _cls("Dense", "__main__")  # the notebook cell run again
+    assert register(reg, again) == "__main__.Dense"
+    assert reg["__main__.Dense"] is again and registered_name(reg, user) is None
+    assert register(reg, npae_dense) == "Dense"  # registering twice changes nothing
+    # a uniquely named user class keeps its bare name, also when defined again
+    scale = _cls("Scale", "__main__")
+    assert register(reg, scale) == "Scale"
+    scale2 = _cls("Scale", "__main__")
+    assert register(reg, scale2) == "Scale" and reg["Scale"] is scale2
+    other = _cls("Scale", "course.layers")
+    assert register(reg, other) == "course.layers.Scale" and reg["Scale"] is scale2
+    # an npae class imported after a user class of the same name takes its bare name back
+    early = _cls("Pool", "mylib")
+    assert register(reg, early) == "Pool"
+    late_npae = _cls("Pool", "npae.layers.pool")
+    assert register(reg, late_npae) == "Pool"
+    assert reg["Pool"] is late_npae and registered_name(reg, early) == "mylib.Pool"
+    assert registered_name(reg, _cls("Never", "__main__")) is None
+
+
+def test_layer_defined_again_after_the_model_is_refused(registries, tmp_path):
+    def define():
+        class Twice(Layer):
+            def forward(self, x, training=True):
+                return 2 * x
+
+            def backward(self, dy):
+                return 2 * dy
+
+        return Twice
+
+    first = define()
+    model = Autoencoder(Sequential(Dense(3, 2, rng=0), first()), Dense(2, 3, rng=0))
+    define()  # same module.QualName: replaces the first in LAYERS
+    with pytest.raises(ValueError, match=r"npae\.save: layer Twice \(.*<locals>\.Twice\) is not "
+                                         r"the class registered under that name: it was defined "
+                                         r"again after this model was built"):
+        model.save(tmp_path / "x.npz")
+    assert os.listdir(tmp_path) == []
+
+
+# -- refusing at save time what load could not rebuild ----------------------------------------
+
+@pytest.fixture
+def custom(registries):
+    """User layers, defined per test (so the registries forget them afterwards)."""
+
+    class ReadmeScale(Layer):
+        """The README's example layer, verbatim but for its name: it sets no ``_config``."""
+
+        def __init__(self, d):
+            super().__init__()
+            self.params = {"g": np.ones(d), "b": np.zeros(d)}
+
+        def forward(self, x, training=True):
+            self.x = x
+            return x * self.params["g"] + self.params["b"]
+
+        def backward(self, dy):
+            self.grads = {"g": (dy * self.x).sum(0), "b": dy.sum(0)}
+            return dy * self.params["g"]
+
+    class SavableScale(ReadmeScale):
+        """The same layer with the fix the refusal asks for."""
+
+        def __init__(self, d):
+            super().__init__(d)
+            self._config = {"d": d}
+
+    class NoSuperInit(Layer):
+        def __init__(self, d):  # forgets super().__init__(): no params, grads or _config
+            self.params, self.grads, self.d = {}, {}, d
+
+        def forward(self, x, training=True):
+            return x
+
+        def backward(self, dy):
+            return dy
+
+    def configured(config):
+        layer = SavableScale(4)
+        layer._config = config
+        return layer
+
+    return SimpleNamespace(ReadmeScale=ReadmeScale, SavableScale=SavableScale,
+                           NoSuperInit=NoSuperInit, configured=configured)
+
+
+def _with(layer) -> Autoencoder:
+    f64 = np.float64
+    return Autoencoder(Sequential(Dense(4, 4, rng=0, dtype=f64), layer),
+                       Dense(4, 4, rng=1, dtype=f64))
+
+
+def test_layer_without_config_is_refused_before_writing(custom, tmp_path):
+    path = tmp_path / "m.npz"
+    dense_autoencoder(6, [4], 2, rng=0).save(path)
+    old_bytes = path.read_bytes()
+    message = (r"npae\.save: cannot save layer encoder\.1 \(ReadmeScale\): npae\.load rebuilds "
+               r"it as ReadmeScale\(\*\*\{\}\), which would fail: missing a required argument: "
+               r"'d'\. In ReadmeScale\.__init__, set self\._config to the constructor's keyword "
+               r"arguments, e\.g\. self\._config = \{'d': d\}")
+    for target in (path, tmp_path / "new.npz"):
+        with pytest.raises(ValueError, match=message):
+            _with(custom.ReadmeScale(4)).save(target)
+    assert path.read_bytes() == old_bytes
+    assert os.listdir(tmp_path) == ["m.npz"]
+
+
+def test_layer_with_config_round_trips(custom, tmp_path, rng):
+    model = _with(custom.SavableScale(4))
+    for _, p, _ in model.parameters():
+        p += rng.normal(size=p.shape)
+    model.save(tmp_path / "m.npz")
+    loaded = npae.load(tmp_path / "m.npz")
+    assert type(loaded.encoder.layers[1]) is custom.SavableScale
+    _same_parameters(loaded, model)
+    x = rng.uniform(size=(3, 4))
+    np.testing.assert_array_equal(loaded.reconstruct(x), model.reconstruct(x))
+
+
+@pytest.mark.parametrize("layer, message", [
+    (lambda c: c.configured({"d": 4, "bogus": 1}),
+     r"encoder\.1 \(SavableScale\): .*which would fail: got an unexpected keyword argument "
+     r"'bogus'\. In SavableScale\.__init__, set self\._config"),
+    (lambda c: c.configured({"d": np.arange(4)}),
+     r"encoder\.1 \(SavableScale\): its configuration .* is not plain JSON "
+     r"\(Object of type ndarray is not JSON serializable\)\. In SavableScale\.__init__"),
+    (lambda c: c.configured({"d": np.int64(4)}), r"encoder\.1 \(SavableScale\): .*not plain JSON"),
+    (lambda c: c.configured({"d": 4, 5: 5}),  # JSON turns the key 5 into "5"
+     r"encoder\.1 \(SavableScale\): .*unexpected keyword argument '5'"),
+    (lambda c: c.NoSuperInit(3), r"encoder\.1 \(NoSuperInit\): .*missing a required argument: "
+                             r"'d'\. .*e\.g\. self\._config = \{'d': d\}"),
+], ids=["extra-key", "array", "numpy-int", "int-key", "no-super-init"])
+def test_unrebuildable_layer_configs_are_refused(custom, layer, message, tmp_path):
+    with pytest.raises(ValueError, match=r"npae\.save: cannot save layer " + message):
+        _with(layer(custom)).save(tmp_path / "m.npz")
+    assert os.listdir(tmp_path) == []
+
+
+def test_nested_layer_is_named_by_its_path(custom, tmp_path):
+    model = Autoencoder(Dense(4, 4, rng=0), Sequential(Dense(4, 4, rng=1),
+                                                       Sequential(ReLU(), custom.ReadmeScale(4))))
+    with pytest.raises(ValueError, match=r"cannot save layer decoder\.1\.1 \(ReadmeScale\)"):
+        model.save(tmp_path / "m.npz")
+    assert os.listdir(tmp_path) == []
+
+
+def test_model_without_config_is_refused(registries, tmp_path):
+    class Weighted(Autoencoder):
+        def __init__(self, encoder, decoder, weight, **kwargs):
+            super().__init__(encoder, decoder, **kwargs)
+            self.weight = weight
+
+    model = Weighted(Dense(4, 2, rng=0), Dense(2, 4, rng=1), 0.5)
+    message = (r"npae\.save: cannot save model Weighted: npae\.load rebuilds it as "
+               r"Weighted\(encoder, decoder, \*\*\{'loss': 'mse', 'reduction': 'mean'\}\), which "
+               r"would fail: missing a required argument: 'weight'\. Define Weighted\.config\(\) "
+               r".* e\.g\. return \{\*\*super\(\)\.config\(\), 'weight': self\.weight\}")
+    with pytest.raises(ValueError, match=message):
+        model.save(tmp_path / "m.npz")
+    assert os.listdir(tmp_path) == []
+
+    Weighted.config = lambda self: {**Autoencoder.config(self), "weight": self.weight}
+    model.save(tmp_path / "m.npz")
+    assert npae.load(tmp_path / "m.npz").weight == 0.5
+
+
+# -- permissions --------------------------------------------------------------------------------
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX permission bits")
+@pytest.mark.parametrize("umask", [0o022, 0o002, 0o077])
+def test_saved_file_gets_the_mode_of_a_newly_created_file(tmp_path, umask):
+    """mkstemp's 0600 must not survive the rename: a shared folder's readers need access."""
+    previous = os.umask(umask)
+    try:
+        with open(tmp_path / "plain.txt", "w"):
+            pass
+        dense_autoencoder(6, [4], 2, rng=0).save(tmp_path / "new.npz")
+        (tmp_path / "over.npz").write_bytes(b"")
+        dense_autoencoder(6, [4], 2, rng=0).save(tmp_path / "over.npz")  # replaces a file
+    finally:
+        os.umask(previous)
+    expected = stat.S_IMODE(os.stat(tmp_path / "plain.txt").st_mode)
+    assert stat.S_IMODE(os.stat(tmp_path / "new.npz").st_mode) == expected
+    assert stat.S_IMODE(os.stat(tmp_path / "over.npz").st_mode) == expected
+
+
+def test_temporary_name_already_taken_is_skipped(tmp_path, monkeypatch):
+    taken = tmp_path / ".m.npz.aaaaaaaaaaaa.tmp"
+    taken.write_bytes(b"someone else's")
+    names = iter(["aaaaaaaaaaaa", "bbbbbbbbbbbb"])
+    monkeypatch.setattr(io.secrets, "token_hex", lambda n: next(names))
+    dense_autoencoder(6, [4], 2, rng=0).save(tmp_path / "m.npz")
+    assert taken.read_bytes() == b"someone else's"
+    assert sorted(os.listdir(tmp_path)) == [".m.npz.aaaaaaaaaaaa.tmp", "m.npz"]
+    assert type(npae.load(tmp_path / "m.npz")) is Autoencoder
+
+
+def test_model_class_defined_again_after_the_model_is_refused(registries, tmp_path):
+    def define():
+        class Mine(Autoencoder):
+            pass
+
+        return Mine
+
+    model = define()(Dense(4, 2, rng=0), Dense(2, 4, rng=1))
+    define()
+    with pytest.raises(ValueError, match=r"npae\.save: model class Mine \(.*<locals>\.Mine\) is "
+                                         r"not registered"):
+        model.save(tmp_path / "m.npz")
+    assert os.listdir(tmp_path) == []

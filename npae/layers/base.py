@@ -18,8 +18,61 @@ from npae import backend
 
 Array = Any  # numpy.ndarray or cupy.ndarray
 
-#: Every layer class by name, so a saved architecture can be rebuilt.
+#: Every layer class by name, so a saved architecture can be rebuilt (see :func:`register`).
 LAYERS: dict[str, type[Layer]] = {}
+
+
+def qualified_name(cls: type) -> str:
+    """``"module.QualName"`` of a class, e.g. ``"npae.layers.dense.Dense"``."""
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _is_npae(cls: type) -> bool:
+    return cls.__module__ == "npae" or cls.__module__.startswith("npae.")
+
+
+def register(registry: dict[str, type], cls: type) -> str:
+    """Enter ``cls`` in ``registry`` (``LAYERS`` or ``MODELS``) and return its key.
+
+    A class takes its bare name when that name is free, or held by an earlier
+    definition of the same ``module.QualName`` (a notebook cell run again, a
+    module reloaded). Otherwise it is entered under its qualified name, so a
+    user's ``class Dense(Layer)`` never displaces npae's ``Dense``: the bare
+    name goes on meaning what saved files mean by it. npae's own classes always
+    take their bare name; a user class that held it first (possible only when a
+    npae module is imported late) moves to its qualified name.
+
+    Parameters
+    ----------
+    registry : dict
+        Name -> class.
+    cls : type
+        The class to enter.
+
+    Returns
+    -------
+    str
+        The key ``cls`` is now found under (what :mod:`npae.io` saves).
+    """
+    name, qualified = cls.__name__, qualified_name(cls)
+    holder = registry.get(name)
+    if holder is None or holder is cls or qualified_name(holder) == qualified:
+        registry[name] = cls
+        return name
+    if _is_npae(cls) and not _is_npae(holder):
+        registry[qualified_name(holder)] = holder
+        registry[name] = cls
+        return name
+    registry[qualified] = cls
+    return qualified
+
+
+def registered_name(registry: dict[str, type], cls: type) -> str | None:
+    """The key under which ``registry`` holds ``cls``, or None if it does not."""
+    for key in (cls.__name__, qualified_name(cls)):
+        if registry.get(key) is cls:
+            return key
+    return None
 
 
 def as_generator(rng: np.random.Generator | int | None) -> np.random.Generator:
@@ -56,7 +109,9 @@ class Layer:
     """Base class: ``params``/``grads`` dicts, ``forward``, ``backward``.
 
     Subclasses record their constructor arguments with ``self._config`` (JSON
-    values only) so that :mod:`npae.io` can rebuild them.
+    values only) so that :mod:`npae.io` can rebuild them as ``cls(**config)``;
+    ``npae.save`` refuses a layer it could not rebuild. Each subclass is entered
+    in ``LAYERS`` by :func:`register`.
     """
 
     params: dict[str, Array]
@@ -66,7 +121,7 @@ class Layer:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        LAYERS[cls.__name__] = cls
+        register(LAYERS, cls)
 
     def __init__(self) -> None:
         self.params = {}
@@ -84,7 +139,9 @@ class Layer:
 
     def config(self) -> dict[str, Any]:
         """Constructor arguments (JSON values) that rebuild this layer."""
-        return dict(self._config)
+        # getattr: a user layer whose __init__ skips super().__init__() has no _config;
+        # npae.save then reports what it cannot rebuild rather than an AttributeError.
+        return dict(getattr(self, "_config", {}))
 
     def parameters(self):
         """Yield ``(name, param, grad)`` for each trainable array."""
@@ -92,7 +149,7 @@ class Layer:
             yield k, p, self.grads.get(k)
 
     def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self._config.items())
+        args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
         return f"{type(self).__name__}({args})"
 
     # -- shared checks (cheap: shapes only, never whole-array scans) --------

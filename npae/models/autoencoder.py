@@ -82,7 +82,9 @@ class Autoencoder:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        MODELS[cls.__name__] = cls
+        from npae.layers.base import register  # a user's class never displaces npae's
+
+        register(MODELS, cls)
 
     def __init__(self, encoder: Layer, decoder: Layer, loss: str = "mse", *,
                  reduction: str = "mean", rng: Any = None) -> None:
