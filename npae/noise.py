@@ -67,6 +67,8 @@ class Noise:
     """Base of the corruptions: ``noise(x, rng) -> x_tilde``, and ``config()``."""
 
     kind: ClassVar[str] = ""
+    #: Why the data must lie in [0, 1] for this corruption, or None.
+    unit_range: str | None = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -126,6 +128,9 @@ class GaussianNoise(Noise):
             raise ValueError(f"GaussianNoise: sigma (the noise standard deviation) must be a "
                              f"finite number >= 0, got {sigma}")
         self.sigma, self.clip = float(sigma), bool(clip)
+        if self.clip:
+            self.unit_range = ("because GaussianNoise(clip=True) clips the noisy input to "
+                               "[0, 1]; use clip=False for data in another range")
 
     def __call__(self, x: Array, rng: np.random.Generator) -> Array:
         _check_array(x, "GaussianNoise")

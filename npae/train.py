@@ -91,6 +91,11 @@ class EarlyStopping(Callback):
                 p[...] = best
 
 
+def _what(total: float, parts: dict) -> str:
+    """``nan``, or ``nan (overflow in exp)`` when NumPy caught the cause on the way."""
+    return f"{total} ({parts['overflow']})" if "overflow" in parts else f"{total}"
+
+
 def fit(model: Any, X: Any, epochs: int = 10, batch_size: int = 128, optimizer: Any = None,
         validation: Any = None, *, callbacks: list[Callback] | tuple = (), verbose: int = 1,
         rng: Any = None, shuffle: bool = True) -> History:
@@ -98,7 +103,8 @@ def fit(model: Any, X: Any, epochs: int = 10, batch_size: int = 128, optimizer: 
 
     Parameters
     ----------
-    model : Autoencoder (or any model with ``_loss``, ``parameters``, ``check_data``)
+    model : Autoencoder (or any model with ``_loss``, ``parameters``, ``check_data``,
+        ``sample_weighted``)
     X : array (N, ...)
         Training data, floats in the model's expected range. It is validated once
         (dtype, NaN/Inf, range) and moved to the active backend once.
@@ -125,11 +131,14 @@ def fit(model: Any, X: Any, epochs: int = 10, batch_size: int = 128, optimizer: 
     and the parameters of the last finite step are restored.
     """
     name = type(model).__name__
-    if int(epochs) < 0 or int(batch_size) < 1:
-        raise ValueError(f"{name}.fit: epochs must be >= 0 and batch_size >= 1, "
-                         f"got {epochs} and {batch_size}")
+    for arg, value, low in (("epochs", epochs, 0), ("batch_size", batch_size, 1)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+            raise ValueError(f"{name}.fit: {arg} must be an int >= {low}, got {value!r}")
     X = model.check_data(X, f"{name}.fit", "X")
     V = None if validation is None else model.check_data(validation, f"{name}.fit", "validation")
+    if V is not None and V.shape[1:] != X.shape[1:]:
+        raise ValueError(f"{name}.fit: validation samples must have the shape of the training "
+                         f"samples, {tuple(X.shape[1:])}, got {tuple(V.shape[1:])}")
     optimizer = optimizer or Adam()
     g = model.rng if rng is None else as_generator(rng)
     xp = get_array_module(X)
@@ -153,7 +162,7 @@ def fit(model: Any, X: Any, epochs: int = 10, batch_size: int = 128, optimizer: 
             with np.errstate(over="raise", invalid="raise"):
                 return model._loss(xb, g if backward else as_generator(0), backward=backward)
         except FloatingPointError as err:
-            return math.nan, {"error": str(err)}
+            return math.nan, {"overflow": str(err)}
 
     stepped = False
     for cb in callbacks:
@@ -170,15 +179,15 @@ def fit(model: Any, X: Any, epochs: int = 10, batch_size: int = 128, optimizer: 
             xb = X[order[sl]] if order is not None else X[sl]
             total, parts = finite_loss(xb, True)
             if not math.isfinite(total):
-                diverge(f"the loss became {total} at epoch {epoch + 1}, batch {b + 1}", stepped)
+                diverge(f"the loss became {_what(total, parts)} at epoch {epoch + 1}, "
+                        f"batch {b + 1}", stepped)
                 break
             for p, good in zip(params, last_good):
                 good[...] = p
             optimizer.step(model.parameters())
             stepped = True
-            w = xb.shape[0]
-            for k, v in {"loss": total, **parts}.items():
-                sums[k] = sums.get(k, 0.0) + v * w
+            for k, v in model.sample_weighted(total, parts, xb.shape[0]).items():
+                sums[k] = sums.get(k, 0.0) + v
             if b % 10 == 0:
                 bar.set_postfix(loss=f"{total:.4g}", refresh=False)
         bar.close()
@@ -200,9 +209,9 @@ def fit(model: Any, X: Any, epochs: int = 10, batch_size: int = 128, optimizer: 
             history.stop_reason = f"stopped by a callback after epoch {epoch + 1}"
             break
     if stepped and not history.diverged:
-        final, _ = finite_loss(xb, False)
+        final, parts = finite_loss(xb, False)
         if not math.isfinite(final):
-            diverge(f"the loss became {final} after the last step", True)
+            diverge(f"the loss became {_what(final, parts)} after the last step", True)
     for cb in callbacks:
         cb.on_train_end(model)
     return history

@@ -255,3 +255,19 @@ def test_contractive_training_contracts(digits, hidden, factor):
         model.fit(Xtr, epochs=30, batch_size=64, optimizer=Adam(3e-3), verbose=0, rng=1)
         norms[lam] = contractive(Xte, model.encoder, 1.0, grads=False)[0]
     assert norms[0.0] > factor * norms[0.01]
+
+
+def test_clipping_noise_refuses_data_outside_the_unit_interval():
+    """The default GaussianNoise clips to [0, 1]: standardized data would be silently
+    clamped, so the model refuses it, naming the noise and the way out."""
+    X = np.random.default_rng(0).standard_normal((10, 6)).astype(np.float32)
+    model = dense_autoencoder(6, [4], 2, output_activation="identity", rng=0,
+                              model=DenoisingAutoencoder)
+    with pytest.raises(ValueError, match=r"DenoisingAutoencoder\.fit: X must lie in \[0, 1\] "
+                                         r"because GaussianNoise\(clip=True\) clips .*"
+                                         r"use clip=False"):
+        model.fit(X, epochs=1, verbose=0)
+    for noise in (GaussianNoise(0.3, clip=False), MaskingNoise(0.3)):
+        ok = dense_autoencoder(6, [4], 2, output_activation="identity", rng=0,
+                               model=DenoisingAutoencoder, noise=noise)
+        assert ok.fit(X, epochs=1, verbose=0).epochs_run == 1

@@ -13,7 +13,7 @@ from sklearn.datasets import load_digits
 from sklearn.decomposition import PCA
 
 from npae.layers import Dense, LeakyReLU, ReLU, Sigmoid, Softplus, Tanh
-from npae.models import Autoencoder, dense_autoencoder
+from npae.models import Autoencoder, SparseAutoencoder, dense_autoencoder
 from npae.network import Sequential
 from npae.optim import SGD, Adam
 from npae.train import Callback, EarlyStopping, History
@@ -340,8 +340,54 @@ def test_no_silent_non_finite_model_after_the_last_step(small_data):
 
 def test_fit_argument_errors(small_data):
     model = dense_autoencoder(6, [5], 3, rng=0)
-    with pytest.raises(ValueError, match=r"Autoencoder\.fit: epochs must be >= 0 and "
-                                         r"batch_size >= 1, got -1 and 8"):
+    with pytest.raises(ValueError, match=r"Autoencoder\.fit: epochs must be an int >= 0, "
+                                         r"got -1"):
         model.fit(small_data, epochs=-1, batch_size=8)
-    with pytest.raises(ValueError, match=r"got 2 and 0"):
+    with pytest.raises(ValueError, match=r"batch_size must be an int >= 1, got 0"):
         model.fit(small_data, epochs=2, batch_size=0)
+    for bad in (None, 2.5, True, "3"):
+        with pytest.raises(ValueError, match=rf"epochs must be an int >= 0, got {bad!r}"):
+            model.fit(small_data, epochs=bad)
+    with pytest.raises(ValueError, match=r"Autoencoder\.fit: validation samples must have the "
+                                         r"shape of the training samples, \(6,\), got \(5,\)"):
+        model.fit(small_data, epochs=1, validation=small_data[:, :5])
+    with pytest.raises(ValueError, match=r"Autoencoder\.evaluate: batch_size must be a "
+                                         r"positive int, got 0"):
+        model.evaluate(small_data, batch_size=0)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "batchmean"])
+def test_epoch_means_do_not_depend_on_the_batch_size(reduction, small_data):
+    """evaluate in batches of 7 or of all 40 samples, or fit's epoch log, all report the
+    same per-sample mean; with reduction="sum" that is the sum over one sample's pixels."""
+    model = dense_autoencoder(6, [5], 3, rng=0, model=SparseAutoencoder, penalty="l1",
+                              beta=0.01, reduction=reduction)
+    whole = model.evaluate(small_data, batch_size=40)
+    assert model.evaluate(small_data, batch_size=7) == pytest.approx(whole, rel=1e-6)
+    diff = model.reconstruct(small_data).astype(np.float64) - small_data
+    per_sample = {"mean": np.mean(diff ** 2), "sum": np.mean((diff ** 2).sum(axis=1)),
+                  "batchmean": np.mean((diff ** 2).sum(axis=1))}[reduction]
+    assert whole["reconstruction"] == pytest.approx(per_sample, rel=1e-5)
+    assert whole["loss"] == pytest.approx(whole["reconstruction"] + whole["sparsity"])
+    # fit's epoch log (lr so small that nothing moves) is the same mean, whatever its batch size
+    hist = model.fit(small_data, epochs=1, batch_size=7, optimizer=SGD(1e-30), verbose=0,
+                     validation=small_data)
+    assert hist["loss"][-1] == pytest.approx(whole["loss"], rel=1e-6)
+    assert hist["val_loss"][-1] == pytest.approx(whole["loss"], rel=1e-6)
+
+
+def test_divergence_message_names_the_overflow():
+    X = np.full((8, 6), 0.5, dtype=np.float32)
+    model = dense_autoencoder(6, [5], 3, rng=0, output_activation="identity")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        history = model.fit(X, epochs=20, batch_size=4, optimizer=SGD(1e18), verbose=0)
+    assert history.diverged
+    assert re.search(r"the loss became nan \(overflow encountered in \w+\)",
+                     history.stop_reason), history.stop_reason
+
+
+def test_dense_layers_hidden_must_be_a_list():
+    with pytest.raises(TypeError, match=r"dense_layers: hidden must be a list of layer widths "
+                                        r"\(e\.g\. \[256, 64\], or \[\] for none\), got 32"):
+        dense_autoencoder(64, 32, 8)

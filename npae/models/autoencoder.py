@@ -30,12 +30,13 @@ MODELS: dict[str, type] = {}
 
 
 def check_data(x: Any, owner: str, name: str = "x", dtype: Any = None,
-               unit_range: bool = False) -> Array:
+               unit_range: str | None = None) -> Array:
     """Validate data at a model's entry point (one whole-array scan) and place it.
 
     Refuses non-float arrays (``TypeError``, with the hint to scale uint8 images),
-    empty batches, NaN or Inf, and, with ``unit_range``, values outside [0, 1]
-    (``ValueError``). Returns the array on the active backend, in ``dtype``.
+    empty batches, NaN or Inf, and, when ``unit_range`` gives a reason (``"for a
+    Bernoulli/BCE reconstruction loss"``), values outside [0, 1] (``ValueError``).
+    Returns the array on the active backend, in ``dtype``.
     """
     if not hasattr(x, "dtype"):
         x = np.asarray(x)
@@ -56,8 +57,8 @@ def check_data(x: Any, owner: str, name: str = "x", dtype: Any = None,
     if unit_range:
         lo, hi = backend.to_floats(x.min(), x.max())
         if lo < 0 or hi > 1:
-            raise ValueError(f"{owner}: {name} must lie in [0, 1] for a Bernoulli/BCE "
-                             f"reconstruction loss, got values in [{lo}, {hi}]")
+            raise ValueError(f"{owner}: {name} must lie in [0, 1] {unit_range}, got values "
+                             f"in [{lo}, {hi}]")
     return x
 
 
@@ -120,8 +121,13 @@ class Autoencoder:
 
     # -- inference -----------------------------------------------------------
     def check_data(self, x: Any, owner: str | None = None, name: str = "x") -> Array:
+        """:func:`check_data` with this model's dtype and range requirement."""
         return check_data(x, owner or f"{type(self).__name__}", name, self.dtype,
-                          unit_range=self.loss_name == "bce")
+                          unit_range=self.unit_range())
+
+    def unit_range(self) -> str | None:
+        """Why the data must lie in [0, 1], or None when any range will do."""
+        return "for a Bernoulli/BCE reconstruction loss" if self.loss_name == "bce" else None
 
     def encode(self, x: Array) -> Array:
         """The code ``h = f(x)`` (no noise, no training-time behaviour)."""
@@ -205,16 +211,35 @@ class Autoencoder:
         ``rng`` defaults to a fixed seed, so a denoising model's validation loss
         uses the same corruption every time it is measured.
         """
-        X = self.check_data(X, f"{type(self).__name__}.evaluate", "X")
+        name = f"{type(self).__name__}.evaluate"
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
+                or batch_size < 1:
+            raise ValueError(f"{name}: batch_size must be a positive int, got {batch_size!r}")
+        X = self.check_data(X, name, "X")
         g = as_generator(rng)
         sums: dict[str, float] = {}
         n = X.shape[0]
         for start in range(0, n, batch_size):
             xb = X[start:start + batch_size]
             total, parts = self._loss(xb, g, backward=False)
-            for k, v in {"loss": total, **parts}.items():
-                sums[k] = sums.get(k, 0.0) + v * xb.shape[0]
+            for k, v in self.sample_weighted(total, parts, xb.shape[0]).items():
+                sums[k] = sums.get(k, 0.0) + v
         return {k: v / n for k, v in sums.items()}
+
+    def sample_weighted(self, total: float, parts: dict[str, float], w: int
+                        ) -> dict[str, float]:
+        """A batch's share of the per-sample means over many batches (``evaluate``,
+        the epoch logs of ``fit``): ``w`` times each batch mean, for a batch of ``w``.
+
+        With ``reduction="sum"`` the reconstruction of a batch is already a sum over
+        its ``w`` samples and counts once, so the means do not depend on the batch
+        size (a validation set evaluated in batches of 1024 and training batches of
+        128 give comparable numbers).
+        """
+        if self.reduction != "sum":
+            return {"loss": total * w, **{k: v * w for k, v in parts.items()}}
+        shares = {k: v if k == "reconstruction" else v * w for k, v in parts.items()}
+        return {"loss": sum(shares.values()), **shares}
 
     def fit(self, X: Array, epochs: int = 10, batch_size: int = 128, optimizer: Any = None,
             validation: Array | None = None, **kwargs: Any):
@@ -245,6 +270,9 @@ def dense_layers(input_dim: int, hidden: list[int] | tuple[int, ...], latent: in
 
     ReLU-family layers get He initialisation, the others Xavier/Glorot.
     """
+    if isinstance(hidden, (int, np.integer)) or not isinstance(hidden, (list, tuple)):
+        raise TypeError(f"dense_layers: hidden must be a list of layer widths (e.g. [256, 64], "
+                        f"or [] for none), got {hidden!r}")
     g = as_generator(rng)
     sizes = [int(input_dim), *[int(h) for h in hidden], int(latent)]
 

@@ -32,7 +32,8 @@ class DenoisingAutoencoder(Autoencoder):
     noise : Noise, dict, str or None
         The corruption, e.g. ``GaussianNoise(0.3)``, ``{"kind": "masking", "p": 0.25}``
         or ``"salt_pepper"`` (see :func:`npae.noise.make_noise`). Default:
-        Gaussian noise with ``sigma = 0.3``, clipped to [0, 1].
+        Gaussian noise with ``sigma = 0.3``, clipped to [0, 1]; data outside [0, 1]
+        are then refused (pass ``GaussianNoise(sigma, clip=False)`` for them).
     loss, reduction, rng
         As for :class:`~npae.models.autoencoder.Autoencoder`; ``rng`` draws the
         corruption during training.
@@ -54,6 +55,10 @@ class DenoisingAutoencoder(Autoencoder):
 
     def config(self) -> dict[str, Any]:
         return {**super().config(), "noise": self.noise.config()}
+
+    def unit_range(self) -> str | None:
+        """The loss's requirement, or the noise's (a clipping noise assumes [0, 1] data)."""
+        return super().unit_range() or self.noise.unit_range
 
     def corrupt(self, x: Array, rng: np.random.Generator) -> Array:
         """``x_tilde ~ q(. | x)``, a fresh draw from ``rng``."""

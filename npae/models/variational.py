@@ -44,7 +44,7 @@ from npae.layers.dense import Dense
 from npae.losses import bce_with_logits, mse
 from npae.models.autoencoder import Autoencoder, check_data, dense_layers
 from npae.network import Sequential
-from npae.penalties import LOGVAR_CLIP, gaussian_kl
+from npae.penalties import LOGVAR_CLIP, _check_hyper, gaussian_kl
 
 __all__ = ["VAE", "reparameterize", "reparameterize_backward", "dense_vae", "conv_vae",
            "normal_grid", "LOGVAR_CLIP"]
@@ -211,12 +211,10 @@ class VAE(Autoencoder):
             raise ValueError(f"VAE: likelihood must be 'bernoulli' or 'gaussian', "
                              f"got {likelihood!r}")
         _check_latent_dim(latent_dim, "VAE")
-        beta, variance = float(beta), float(variance)
-        if not (math.isfinite(beta) and beta >= 0):
-            raise ValueError(f"VAE: beta must be a finite number >= 0, got {beta}")
-        if not (math.isfinite(variance) and variance > 0):
-            raise ValueError(f"VAE: variance (of the Gaussian likelihood) must be a finite "
-                             f"number > 0, got {variance}")
+        beta = _check_hyper(beta, "beta", "VAE")
+        variance = _check_hyper(variance, "variance (of the Gaussian likelihood)", "VAE")
+        if variance == 0:
+            raise ValueError("VAE: variance (of the Gaussian likelihood) must be > 0, got 0")
         super().__init__(encoder, decoder, loss="bce" if likelihood == "bernoulli" else "mse",
                          reduction="batchmean", rng=rng)
         self.latent_dim, self.likelihood = int(latent_dim), likelihood
