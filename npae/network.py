@@ -18,7 +18,8 @@ class Sequential(Layer):
     skips_input_grad = True
 
     def __init__(self, *layers: Layer) -> None:
-        super().__init__()
+        # not Layer.__init__: params and grads here are read-only views of the layers'
+        self._config = {}
         if len(layers) == 1 and isinstance(layers[0], (list, tuple)):
             layers = tuple(layers[0])
         for i, layer in enumerate(layers):
@@ -30,19 +31,14 @@ class Sequential(Layer):
 
     @property
     def params(self) -> dict[str, Array]:  # type: ignore[override]
+        """``{"0.W": W, ...}``: a fresh dict of the layers' arrays (change those in place,
+        e.g. ``seq.params["0.W"][...] = W``; assigning to the dict changes nothing)."""
         return {name: p for name, p, _ in self.parameters()}
-
-    @params.setter
-    def params(self, value) -> None:  # the base __init__ assigns {}
-        pass
 
     @property
     def grads(self) -> dict[str, Array]:  # type: ignore[override]
+        """``{"0.W": dW, ...}``, a fresh dict like :attr:`params`."""
         return {name: g for name, _, g in self.parameters()}
-
-    @grads.setter
-    def grads(self, value) -> None:
-        pass
 
     def parameters(self) -> Iterator[tuple[str, Array, Array]]:
         """Yield ``(name, param, grad)`` for every trainable array, in layer order."""

@@ -139,10 +139,13 @@ class ConvTranspose2D(_ConvBase):
     .. math::
         y_{n,o,\,i s_h + a - p_h,\, j s_w + b - p_w} \mathrel{+}= \sum_c x_{n,c,i,j} W_{c,o,a,b}
 
-    (entries that land in the padding are dropped). ``output_padding`` adds
-    ``oph`` rows at the bottom (and ``opw`` columns at the right) that no
-    convolution window reads, so several output sizes map back to the same
-    ``H``; it must satisfy ``0 <= op < stride``.
+    (entries that land in the padding are dropped). ``output_padding`` makes the
+    output ``oph`` rows taller (``opw`` columns wider), at the bottom (right): a
+    strided ``Conv2D`` maps several input sizes to the same ``H``, and ``op``
+    picks which one, so it must satisfy ``0 <= op < stride``. The matching
+    convolution's windows stop ``oph`` rows short of the end of its padded input:
+    with ``ph >= oph`` (``k=3, s=2, p=1, op=1``, say) what they miss is padding;
+    with ``ph < oph`` the last output rows receive nothing from ``x``, only ``b``.
 
     Backward, with ``dy = dL/dy`` and ``DY_col = im2col(dy)`` (the columns
     ``K_W`` builds from ``dy``), using ``L = <dy, K_W^T x> = <K_W dy, x>``:
