@@ -599,3 +599,17 @@ def test_tutorial_08_runs_in_fast_mode(run_tutorial, tmp_path):
     assert "ROC AUC" in result.stdout
     figures = {p.name for p in tmp_path.glob("*.png")}
     assert {"08_score_histograms.png", "08_roc_curves.png"} <= figures, sorted(figures)
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"beta": "x"}, TypeError, r"VAE: beta must be a real number, got 'x'"),
+    ({"beta": -1.0}, ValueError, r"VAE: beta must be a finite number >= 0, got -1\.0"),
+    ({"beta": float("nan")}, ValueError, r"VAE: beta must be a finite number >= 0, got nan"),
+    ({"likelihood": "gaussian", "variance": 0.0}, ValueError,
+     r"VAE: variance \(of the Gaussian likelihood\) must be > 0, got 0"),
+    ({"likelihood": "gaussian", "variance": None}, TypeError,
+     r"VAE: variance \(of the Gaussian likelihood\) must be a real number, got None"),
+])
+def test_vae_hyperparameters_are_checked(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        dense_vae(6, (5,), 2, rng=0, **kwargs)
