@@ -59,32 +59,32 @@ class Activation(Layer):
 class Identity(Activation):
     r"""``f(a) = a``; ``f'(a) = 1``; ``f''(a) = 0``."""
 
-    def function(self, a):
+    def function(self, a: Array) -> Array:
         return a
 
-    def derivative(self, a):
+    def derivative(self, a: Array) -> Array:
         return get_array_module(a).ones_like(a)
 
-    def second_derivative(self, a):
+    def second_derivative(self, a: Array) -> Array:
         return get_array_module(a).zeros_like(a)
 
-    def backward(self, dy):
+    def backward(self, dy: Array) -> Array:
         return dy  # gradients are never written in place, so passing dy on is safe
 
 
 class ReLU(Activation):
     r"""``f(a) = max(a, 0)``; ``f'(a) = [a > 0]`` (0 at the kink); ``f''(a) = 0``."""
 
-    def function(self, a):
+    def function(self, a: Array) -> Array:
         return get_array_module(a).maximum(a, 0)
 
-    def derivative(self, a):
+    def derivative(self, a: Array) -> Array:
         return (a > 0).astype(a.dtype)
 
-    def second_derivative(self, a):
+    def second_derivative(self, a: Array) -> Array:
         return get_array_module(a).zeros_like(a)
 
-    def backward(self, dy):
+    def backward(self, dy: Array) -> Array:
         return dy * (self._a > 0)
 
 
@@ -98,36 +98,36 @@ class LeakyReLU(Activation):
         self.slope = float(slope)
         self._config = {"slope": self.slope}
 
-    def function(self, a):
+    def function(self, a: Array) -> Array:
         return get_array_module(a).where(a > 0, a, self.slope * a)
 
-    def derivative(self, a):
+    def derivative(self, a: Array) -> Array:
         return get_array_module(a).where(a > 0, 1, self.slope).astype(a.dtype)
 
-    def second_derivative(self, a):
+    def second_derivative(self, a: Array) -> Array:
         return get_array_module(a).zeros_like(a)
 
 
 class Sigmoid(Activation):
     r"""``s = f(a) = 1 / (1 + e^{-a})``; ``f'(a) = s (1 - s)``; ``f''(a) = s (1 - s)(1 - 2 s)``."""
 
-    def function(self, a):
+    def function(self, a: Array) -> Array:
         return sigmoid(a)
 
-    def derivative(self, a):
+    def derivative(self, a: Array) -> Array:
         s = sigmoid(a)
         return s * (1 - s)
 
-    def second_derivative(self, a):
+    def second_derivative(self, a: Array) -> Array:
         s = sigmoid(a)
         return s * (1 - s) * (1 - 2 * s)
 
-    def forward(self, x, training=True):
+    def forward(self, x: Array, training: bool = True) -> Array:
         self._a = x
         self._y = sigmoid(x)
         return self._y
 
-    def backward(self, dy):
+    def backward(self, dy: Array) -> Array:
         s = self._y  # reuse the output: f'(a) = s (1 - s) needs no second exp
         return dy * s * (1 - s)
 
@@ -135,23 +135,23 @@ class Sigmoid(Activation):
 class Tanh(Activation):
     r"""``t = tanh(a)``; ``f'(a) = 1 - t^2``; ``f''(a) = -2 t (1 - t^2)``."""
 
-    def function(self, a):
+    def function(self, a: Array) -> Array:
         return get_array_module(a).tanh(a)
 
-    def derivative(self, a):
+    def derivative(self, a: Array) -> Array:
         t = get_array_module(a).tanh(a)
         return 1 - t * t
 
-    def second_derivative(self, a):
+    def second_derivative(self, a: Array) -> Array:
         t = get_array_module(a).tanh(a)
         return -2 * t * (1 - t * t)
 
-    def forward(self, x, training=True):
+    def forward(self, x: Array, training: bool = True) -> Array:
         self._a = x
         self._y = get_array_module(x).tanh(x)
         return self._y
 
-    def backward(self, dy):
+    def backward(self, dy: Array) -> Array:
         t = self._y
         return dy * (1 - t * t)
 
@@ -159,13 +159,13 @@ class Tanh(Activation):
 class Softplus(Activation):
     r"""``f(a) = log(1 + e^a)``; ``f'(a) = sigmoid(a) = s``; ``f''(a) = s (1 - s)``."""
 
-    def function(self, a):
+    def function(self, a: Array) -> Array:
         return softplus(a)
 
-    def derivative(self, a):
+    def derivative(self, a: Array) -> Array:
         return sigmoid(a)
 
-    def second_derivative(self, a):
+    def second_derivative(self, a: Array) -> Array:
         s = sigmoid(a)
         return s * (1 - s)
 

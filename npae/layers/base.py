@@ -10,6 +10,7 @@ trainable arrays into ``grads``. It keeps what ``backward`` needs from the last
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import numpy as np
@@ -99,6 +100,7 @@ def as_pair(value: int | tuple[int, int], name: str, owner: str) -> tuple[int, i
 
 
 def check_float_dtype(dtype: Any, owner: str) -> np.dtype:
+    """``np.dtype(dtype)`` if it is a floating type; ``TypeError`` naming ``owner`` if not."""
     dt = np.dtype(dtype)
     if dt.kind != "f":
         raise TypeError(f"{owner}: dtype must be a floating type, got {dt}")
@@ -143,7 +145,7 @@ class Layer:
         # npae.save then reports what it cannot rebuild rather than an AttributeError.
         return dict(getattr(self, "_config", {}))
 
-    def parameters(self):
+    def parameters(self) -> Iterator[tuple[str, Array, Array | None]]:
         """Yield ``(name, param, grad)`` for each trainable array."""
         for k, p in self.params.items():
             yield k, p, self.grads.get(k)

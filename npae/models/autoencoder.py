@@ -12,6 +12,7 @@ through three hooks, each the identity here:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -110,7 +111,7 @@ class Autoencoder:
             return p.dtype
         return np.dtype(np.float32)
 
-    def parameters(self):
+    def parameters(self) -> Iterator[tuple[str, Array, Array | None]]:
         """Yield ``(name, param, grad)``: ``"encoder.0.W"``, ..., ``"decoder.2.b"``."""
         for prefix, net in (("encoder", self.encoder), ("decoder", self.decoder)):
             for name, p, g in net.parameters():
