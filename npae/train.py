@@ -134,8 +134,9 @@ def fit(model: Any, X: Any, epochs: int = 10, batch_size: int = 128, optimizer: 
     for arg, value, low in (("epochs", epochs, 0), ("batch_size", batch_size, 1)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
             raise ValueError(f"{name}.fit: {arg} must be an int >= {low}, got {value!r}")
-    X = model.check_data(X, f"{name}.fit", "X")
-    V = None if validation is None else model.check_data(validation, f"{name}.fit", "validation")
+    X = model.check_data(X, f"{name}.fit", "X", training=True)
+    V = None if validation is None else model.check_data(validation, f"{name}.fit", "validation",
+                                                         training=True)
     if V is not None and V.shape[1:] != X.shape[1:]:
         raise ValueError(f"{name}.fit: validation samples must have the shape of the training "
                          f"samples, {tuple(X.shape[1:])}, got {tuple(V.shape[1:])}")

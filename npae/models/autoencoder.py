@@ -121,12 +121,14 @@ class Autoencoder:
         return f"{type(self).__name__}(\n encoder={self.encoder!r},\n decoder={self.decoder!r})"
 
     # -- inference -----------------------------------------------------------
-    def check_data(self, x: Any, owner: str | None = None, name: str = "x") -> Array:
-        """:func:`check_data` with this model's dtype and range requirement."""
+    def check_data(self, x: Any, owner: str | None = None, name: str = "x", *,
+                   training: bool = False) -> Array:
+        """:func:`check_data` with this model's dtype and range requirement;
+        ``training`` marks data that ``loss``, ``evaluate`` or ``fit`` will use."""
         return check_data(x, owner or f"{type(self).__name__}", name, self.dtype,
-                          unit_range=self.unit_range())
+                          unit_range=self.unit_range(training))
 
-    def unit_range(self) -> str | None:
+    def unit_range(self, training: bool = False) -> str | None:
         """Why the data must lie in [0, 1], or None when any range will do."""
         return "for a Bernoulli/BCE reconstruction loss" if self.loss_name == "bce" else None
 
@@ -155,7 +157,7 @@ class Autoencoder:
         (a seed or Generator) fixes the randomness of this call; by default the
         model's own generator is used.
         """
-        x = self.check_data(x, f"{type(self).__name__}.loss")
+        x = self.check_data(x, f"{type(self).__name__}.loss", training=True)
         return self._loss(x, self.rng if rng is None else as_generator(rng), backward)
 
     def _loss(self, x: Array, rng: np.random.Generator, backward: bool
@@ -216,7 +218,7 @@ class Autoencoder:
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
                 or batch_size < 1:
             raise ValueError(f"{name}: batch_size must be a positive int, got {batch_size!r}")
-        X = self.check_data(X, name, "X")
+        X = self.check_data(X, name, "X", training=True)
         g = as_generator(rng)
         sums: dict[str, float] = {}
         n = X.shape[0]
@@ -275,7 +277,7 @@ def dense_layers(input_dim: int, hidden: list[int] | tuple[int, ...], latent: in
         raise TypeError(f"dense_layers: hidden must be a list of layer widths (e.g. [256, 64], "
                         f"or [] for none), got {hidden!r}")
     g = as_generator(rng)
-    sizes = [int(input_dim), *[int(h) for h in hidden], int(latent)]
+    sizes = [input_dim, *hidden, latent]  # Dense refuses a width that is not an int
 
     def stack(dims: list[int], inner: str, last: str) -> Sequential:
         layers: list[Layer] = []

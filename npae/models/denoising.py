@@ -56,9 +56,10 @@ class DenoisingAutoencoder(Autoencoder):
     def config(self) -> dict[str, Any]:
         return {**super().config(), "noise": self.noise.config()}
 
-    def unit_range(self) -> str | None:
-        """The loss's requirement, or the noise's (a clipping noise assumes [0, 1] data)."""
-        return super().unit_range() or self.noise.unit_range
+    def unit_range(self, training: bool = False) -> str | None:
+        """The loss's requirement, or, for data that will be corrupted, the noise's
+        (a clipping noise assumes [0, 1] data); ``encode`` and ``reconstruct`` add no noise."""
+        return super().unit_range(training) or (self.noise.unit_range if training else None)
 
     def corrupt(self, x: Array, rng: np.random.Generator) -> Array:
         """``x_tilde ~ q(. | x)``, a fresh draw from ``rng``."""
