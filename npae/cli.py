@@ -9,15 +9,45 @@ Subcommands::
     npae bench                  run the benchmark suite
 
 Each takes ``--backend numpy|cupy``.
+
+Exit status: 0 on success; 1 when a gradient check fails or training diverges (the
+loss or the held-out loss became NaN/Inf: the reason goes to stderr and nothing is
+saved; lower ``--lr``); 2 for a usage error or bad input (a message, no traceback).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import math
 import sys
 import time
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+
+EPILOG = ("exit status: 0 success, 1 a failed check or a diverged training run (the reason "
+          "on stderr, nothing saved), 2 a usage error or bad input")
+
+
+@contextlib.contextmanager
+def _divergence_reported_here() -> Iterator[None]:
+    """Silence fit's divergence warning: the command reports it itself, once, with no
+    file name and source line."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*\.fit diverged", category=RuntimeWarning)
+        yield
+
+
+def _training_failed(command: str, hists: list[Any], note: str = "") -> bool:
+    """Report each run that diverged or logged no epoch on stderr; True if there was one."""
+    failed = [h for h in hists if h.diverged or "loss" not in h]
+    for h in failed:
+        print(f"npae {command}: training {h.stop_reason or 'logged no epoch'}{note}",
+              file=sys.stderr)
+    return bool(failed)
 
 
 def _gradcheck(args: argparse.Namespace) -> int:
@@ -56,8 +86,11 @@ def _tour(args: argparse.Namespace) -> int:
     print(f"digits: {len(X)} training and {len(Xte)} test images of 8x8 pixels")
     ae = dense_autoencoder(X.shape[1], [32], 2, rng=args.seed)
     t = time.perf_counter()
-    hist = ae.fit(X, epochs=args.epochs, batch_size=32, optimizer=Adam(3e-3),
-                  validation=Xte, verbose=args.verbose)
+    with _divergence_reported_here():
+        hist = ae.fit(X, epochs=args.epochs, batch_size=32, optimizer=Adam(3e-3),
+                      validation=Xte, verbose=args.verbose)
+    if _training_failed("tour", [hist], "; no figures or model written"):
+        return 1
     mse = ae.evaluate(Xte)["reconstruction"]
     mean_mse = float(((Xte - X.mean(0)) ** 2).mean())
     print(f"trained a 64-32-2 autoencoder for {args.epochs} epochs in "
@@ -78,12 +111,17 @@ def _compare_pca(args: argparse.Namespace) -> int:
 
     X = data.load(args.data, split="train")[0]
     X = X.reshape(len(X), -1)
-    if args.limit:
+    if args.limit is not None:
         X = X[: args.limit]
     Xte = data.load(args.data, split="test")[0]
     Xte = Xte.reshape(len(Xte), -1)
     kwargs = {} if args.epochs is None else {"epochs": args.epochs}
-    table = linear.compare(X, ks=args.ks, rng=args.seed, X_test=Xte, **kwargs)
+    with _divergence_reported_here():
+        table = linear.compare(X, ks=args.ks, rng=args.seed, X_test=Xte, **kwargs)
+    # a stage of 0 epochs has an empty history: only the stages that diverged count
+    diverged = [h for hs in table.histories.values() for h in hs if h.diverged]
+    if _training_failed("compare-pca", diverged, "; no table printed"):
+        return 1
     if args.json:
         print(json.dumps({"data": args.data, "n_train": len(X), "n_test": len(Xte),
                           "rows": table.rows}, indent=2))
@@ -109,8 +147,11 @@ def _train(args: argparse.Namespace) -> int:
     code = "sigmoid" if args.model == "sparse" else "identity"
     ae = models.dense_autoencoder(X.shape[1], args.hidden, args.latent, rng=args.seed,
                                   code_activation=code, model=cls)
-    hist = ae.fit(X, epochs=args.epochs, batch_size=args.batch_size, optimizer=Adam(args.lr),
-                  validation=Xte, verbose=args.verbose)
+    with _divergence_reported_here():
+        hist = ae.fit(X, epochs=args.epochs, batch_size=args.batch_size,
+                      optimizer=Adam(args.lr), validation=Xte, verbose=args.verbose)
+    if _training_failed("train", [hist], f"; {args.out} not written"):
+        return 1
     print(f"{args.model} autoencoder on {args.data}: final train loss {hist['loss'][-1]:.5f}, "
           f"held-out loss {hist['val_loss'][-1]:.5f}")
     ae.save(args.out)
@@ -128,23 +169,45 @@ def _bench(args: argparse.Namespace) -> int:
     return bench_main(args.rest)
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text}")
+def _int_at_least(low: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < low:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {low}, got {text!r}")
+        return value
+
+    return parse
+
+
+_positive = _int_at_least(1)
+_nonnegative = _int_at_least(0)
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text!r}")
     return value
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="npae", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="npae", description=__doc__.split("\n")[0],
+                                epilog=EPILOG)
     sub = p.add_subparsers(dest="command", required=True)
 
     def add(name: str, func, help: str) -> argparse.ArgumentParser:
-        s = sub.add_parser(name, help=help, description=help)
+        s = sub.add_parser(name, help=help, description=help, epilog=EPILOG)
         s.add_argument("--backend", choices=["numpy", "cupy"], default=None,
                        help="array backend (default: numpy, or $NPAE_BACKEND)")
-        s.add_argument("--seed", type=int, default=0)
-        s.add_argument("--verbose", type=int, default=1, help="0 silences progress bars")
+        s.add_argument("--seed", type=_nonnegative, default=0, help="random seed (>= 0)")
+        s.add_argument("--verbose", type=int, choices=[0, 1, 2], default=1,
+                       help="0 silences progress bars, 2 adds a line per epoch")
         s.set_defaults(func=func)
         return s
 
@@ -155,19 +218,23 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--epochs", type=_positive, default=40)
     s = add("compare-pca", _compare_pca, "linear autoencoder vs PCA vs SVD reconstruction error")
     s.add_argument("--data", default="digits", choices=["digits", "mnist", "fashion-mnist"])
-    s.add_argument("--ks", type=int, nargs="+", default=[2, 4, 6])
+    s.add_argument("--ks", type=_positive, nargs="+", default=[2, 4, 6],
+                   help="latent dimensions to compare")
     s.add_argument("--epochs", type=_positive, default=None, help="training epochs per k")
-    s.add_argument("--limit", type=int, default=None, help="use only the first N training images")
+    s.add_argument("--limit", type=_positive, default=None,
+                   help="use only the first N (>= 1) training images")
     s.add_argument("--json", action="store_true", help="print JSON instead of a table")
     s = add("train", _train, "train a dense autoencoder and save it")
     s.add_argument("--model", default="plain",
                    choices=["plain", "denoising", "sparse", "contractive"])
     s.add_argument("--data", default="digits", choices=["digits", "mnist", "fashion-mnist"])
-    s.add_argument("--hidden", type=int, nargs="*", default=[32])
-    s.add_argument("--latent", type=int, default=8)
+    s.add_argument("--hidden", type=_positive, nargs="*", default=[32],
+                   help="hidden layer widths (none for a single layer each way)")
+    s.add_argument("--latent", type=_positive, default=8, help="code size")
     s.add_argument("--epochs", type=_positive, default=20)
-    s.add_argument("--batch-size", type=int, default=64)
-    s.add_argument("--lr", type=float, default=1e-3)
+    s.add_argument("--batch-size", type=_positive, default=64)
+    s.add_argument("--lr", type=_positive_float, default=1e-3,
+                   help="Adam learning rate; too large a rate diverges (exit status 1)")
     s.add_argument("--out", default="model.npz")
     s = add("bench", _bench, "run the benchmark suite (python -m benchmarks)")
     s.add_argument("rest", nargs=argparse.REMAINDER, help="arguments for the suite")

@@ -306,7 +306,8 @@ class Comparison:
     models : dict
         The trained linear autoencoder for each k.
     histories : dict
-        For each k, the training :class:`npae.train.History` of each learning-rate stage.
+        For each k, the training :class:`npae.train.History` of each of the three
+        learning-rate stages (an empty one for a stage of 0 epochs).
     """
 
     def __init__(self, rows: list[dict[str, float]], models: dict[int, Any] | None = None,
@@ -354,6 +355,34 @@ def _decoder_weight(model: Any) -> np.ndarray:
     return asnumpy(dense[0].params["W"]).astype(np.float64)
 
 
+def _stage_epochs(epochs: int, fractions: tuple[float, ...] = (0.6, 0.25, 0.15)
+                 ) -> list[int]:
+    """Split ``epochs`` into stages of about the given fractions, summing exactly to it.
+
+    The stage boundaries are the cumulative fractions times ``epochs``, rounded half up:
+    each boundary lies within half an epoch of its exact place (so each stage is within
+    one epoch of its share), rounding never adds or drops an epoch, and the earlier
+    stages fill first (``1 -> [1, 0, 0]``, ``2 -> [1, 1, 0]``,
+    ``4 -> [2, 1, 1]``, ``60 -> [36, 15, 9]``).
+
+    Parameters
+    ----------
+    epochs : int
+        Total number of epochs, >= 0.
+    fractions : tuple of float
+        Share of each stage; they must sum to 1.
+
+    Returns
+    -------
+    list of int
+        Epochs per stage, ``len(fractions)`` entries (possibly 0) summing to ``epochs``.
+    """
+    if abs(sum(fractions) - 1) > 1e-9 or min(fractions) < 0:
+        raise ValueError(f"stage split: fractions must be >= 0 and sum to 1, got {fractions}")
+    bounds = [0] + [math.floor(f * epochs + 0.5) for f in np.cumsum(fractions)[:-1]] + [epochs]
+    return [b - a for a, b in zip(bounds[:-1], bounds[1:])]
+
+
 def compare(X: Array, ks: Iterable[int] = (2, 4, 6), *, epochs: int = 60,
             lr: float = 1e-2, batch_size: int = 64, rng: Any = 0, X_test: Array | None = None,
             center: bool = True, dtype: Any = np.float32, verbose: int = 0) -> Comparison:
@@ -367,12 +396,14 @@ def compare(X: Array, ks: Iterable[int] = (2, 4, 6), *, epochs: int = 60,
     of its weight ``W`` (k, d), i.e. the column space of ``W^T``) and the top-k principal
     subspace: near 0 when the autoencoder has found PCA's subspace.
 
-    Training: ``epochs`` epochs in three stages of one Adam optimizer, 60 % at ``lr``,
-    25 % at ``lr / 10`` and 15 % at ``lr / 100``; the small steps at the end remove the
-    minibatch noise that a constant rate leaves in the weights. With ``center=True`` the
-    autoencoder is trained on ``X - mean(X)`` (and the mean added back to its output):
-    with biases this has the same optimum, but it is far better conditioned, since the
-    mean image no longer dominates the gradient.
+    Training: ``epochs`` epochs in all, in three stages of one Adam optimizer, 60 % at
+    ``lr``, 25 % at ``lr / 10`` and 15 % at ``lr / 100`` (stage boundaries at
+    ``0.6 epochs`` and ``0.85 epochs`` rounded half up: the stages add up to exactly
+    ``epochs``, and a short run leaves the later ones empty); the small steps at the end
+    remove the minibatch noise that a constant rate leaves in the weights. With
+    ``center=True`` the autoencoder is trained on ``X - mean(X)`` (and the mean added
+    back to its output): with biases this has the same optimum, but it is far better
+    conditioned, since the mean image no longer dominates the gradient.
 
     Parameters
     ----------
@@ -421,14 +452,15 @@ def compare(X: Array, ks: Iterable[int] = (2, 4, 6), *, epochs: int = 60,
                    f"{min(X64.shape)}") for k in ks]
     if not ks:
         raise ValueError("compare: ks is empty")
-    if int(epochs) < 1:
-        raise ValueError(f"compare: epochs must be >= 1, got {epochs}")
+    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)):
+        raise TypeError(f"compare: epochs must be an int >= 1, got {epochs!r}")
+    if epochs < 1:
+        raise ValueError(f"compare: epochs must be an int >= 1, got {epochs!r}")
     g = as_generator(rng)
     offset = X64.mean(axis=0) if center else np.zeros(d)
     Xtrain = (X64 - offset).astype(dtype)
     Eval = (E64 - offset).astype(dtype)
-    stages = [(lr, math.ceil(0.6 * epochs)), (lr / 10, math.ceil(0.25 * epochs))]
-    stages.append((lr / 100, max(int(epochs) - sum(n for _, n in stages), 1)))
+    stages = list(zip((lr, lr / 10, lr / 100), _stage_epochs(int(epochs))))
 
     rows, models, histories = [], {}, {}
     for k in ks:

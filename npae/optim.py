@@ -4,13 +4,19 @@ An optimizer is made without parameters; ``opt.step(model.parameters())``
 takes the ``(name, param, grad)`` triples and keeps its per-parameter state
 (velocity, moments) by name. Updates are written in place (``out=``) so that a
 float32 parameter stays float32 and no temporary arrays pile up.
+
+Hyperparameters may be any real number type (``1e-3``, ``np.float32(1e-3)``, ...);
+they are checked when the optimizer is made and stored as Python floats.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from numbers import Real
 from typing import Any
+
+import numpy as np
 
 from npae.backend import get_array_module
 
@@ -19,17 +25,35 @@ __all__ = ["Optimizer", "SGD", "Adam"]
 Triples = Iterable[tuple[str, Any, Any]]
 
 
+def check_real(value: Any, owner: str, name: str, expected: str, low: float,
+               high: float = math.inf, *, low_open: bool = False, high_open: bool = True
+               ) -> float:
+    """``value`` as a Python float after checking it is a real number in the given interval.
+
+    Any real number type is accepted (``int``, ``float``, NumPy scalars such as
+    ``np.float32``); ``bool``, strings, ``None`` and arrays are refused with a
+    ``TypeError``, NaN, infinities and values outside ``[low, high)`` (ends open or
+    closed as given) with a ``ValueError``. Both messages read
+    ``"{owner}: {name} must be {expected}, got {value!r}"``.
+    """
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"{owner}: {name} must be {expected}, got {value!r}")
+    v = float(value)
+    above = v > low if low_open else v >= low
+    below = v < high if high_open else v <= high
+    if not (math.isfinite(v) and above and below):
+        raise ValueError(f"{owner}: {name} must be {expected}, got {value!r}")
+    return v
+
+
 class Optimizer:
     """Base: hyperparameter checks and the per-name state dictionary."""
 
     def __init__(self, lr: float, weight_decay: float) -> None:
-        if not (isinstance(lr, (int, float)) and lr > 0 and math.isfinite(lr)):
-            raise ValueError(f"{type(self).__name__}: lr must be a positive number, got {lr!r}")
-        if not weight_decay >= 0:
-            raise ValueError(
-                f"{type(self).__name__}: weight_decay must be >= 0, got {weight_decay!r}")
-        self.lr = float(lr)
-        self.weight_decay = float(weight_decay)
+        owner = type(self).__name__
+        self.lr = check_real(lr, owner, "lr", "a positive finite number", 0.0, low_open=True)
+        self.weight_decay = check_real(weight_decay, owner, "weight_decay",
+                                       "a finite number >= 0", 0.0)
         self.state: dict[str, dict[str, Any]] = {}
 
     def _grad(self, p: Any, g: Any, name: str) -> Any:
@@ -56,11 +80,12 @@ class SGD(Optimizer):
     def __init__(self, lr: float, momentum: float = 0.0, nesterov: bool = False,
                  weight_decay: float = 0.0) -> None:
         super().__init__(lr, weight_decay)
-        if not 0 <= momentum < 1:
-            raise ValueError(f"SGD: momentum must be in [0, 1), got {momentum!r}")
-        if nesterov and momentum == 0:
+        self.momentum = check_real(momentum, "SGD", "momentum", "a number in [0, 1)", 0.0, 1.0)
+        if not isinstance(nesterov, (bool, np.bool_)):
+            raise TypeError(f"SGD: nesterov must be True or False, got {nesterov!r}")
+        if nesterov and self.momentum == 0:
             raise ValueError("SGD: nesterov=True needs momentum > 0")
-        self.momentum, self.nesterov = float(momentum), bool(nesterov)
+        self.nesterov = bool(nesterov)
 
     def step(self, params: Triples) -> None:
         lr, m = self.lr, self.momentum
@@ -101,12 +126,15 @@ class Adam(Optimizer):
     def __init__(self, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.0) -> None:
         super().__init__(lr, weight_decay)
-        b1, b2 = betas
-        if not (0 <= b1 < 1 and 0 <= b2 < 1):
-            raise ValueError(f"Adam: betas must lie in [0, 1), got {betas!r}")
-        if not eps > 0:
-            raise ValueError(f"Adam: eps must be > 0, got {eps!r}")
-        self.b1, self.b2, self.eps = float(b1), float(b2), float(eps)
+        expected = "a pair (beta1, beta2) of numbers in [0, 1)"
+        if isinstance(betas, (str, bytes)) or not isinstance(betas, Iterable):
+            raise TypeError(f"Adam: betas must be {expected}, got {betas!r}")
+        pair = tuple(betas)
+        if len(pair) != 2:
+            raise ValueError(f"Adam: betas must be {expected}, got {betas!r}")
+        self.b1, self.b2 = (check_real(b, "Adam", f"betas[{i}]", "a number in [0, 1)", 0.0, 1.0)
+                            for i, b in enumerate(pair))
+        self.eps = check_real(eps, "Adam", "eps", "a positive finite number", 0.0, low_open=True)
 
     def step(self, params: Triples) -> None:
         b1, b2 = self.b1, self.b2

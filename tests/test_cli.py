@@ -20,6 +20,8 @@ import pytest
 
 import npae
 import npae.backend
+import npae.optim
+from npae.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -110,6 +112,110 @@ def test_bad_arguments_exit_2_with_usage():
     assert "usage:" in proc.stderr and "invalid choice" in proc.stderr
     proc = npae_cli()
     assert proc.returncode == 2 and "usage:" in proc.stderr
+
+
+@pytest.mark.parametrize("argv, option, shown", [
+    (["compare-pca", "--limit", "0"], "--limit", "'0'"),  # once ignored: all images used
+    (["compare-pca", "--limit", "-1400"], "--limit", "'-1400'"),  # once the last 38 images
+    (["compare-pca", "--limit", "ten"], "--limit", "'ten'"),
+    (["compare-pca", "--ks", "2", "0"], "--ks", "'0'"),
+    (["compare-pca", "--ks", "-2"], "--ks", "'-2'"),
+    (["compare-pca", "--epochs", "0"], "--epochs", "'0'"),
+    (["tour", "--epochs", "-1"], "--epochs", "'-1'"),
+    (["train", "--epochs", "0"], "--epochs", "'0'"),
+    (["train", "--latent", "0"], "--latent", "'0'"),
+    (["train", "--hidden", "32", "-5"], "--hidden", "'-5'"),
+    (["train", "--batch-size", "0"], "--batch-size", "'0'"),
+    (["train", "--batch-size", "1.5"], "--batch-size", "'1.5'"),
+    (["train", "--seed", "-1"], "--seed", "'-1'"),
+], ids=lambda v: " ".join(v) if isinstance(v, list) else None)
+def test_integer_options_refuse_values_out_of_range(argv, option, shown, capsys):
+    low = 0 if option == "--seed" else 1
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "usage:" in err
+    assert err.rstrip().endswith(f"argument {option}: must be an integer >= {low}, got {shown}")
+
+
+@pytest.mark.parametrize("lr", ["0", "-0.1", "nan", "inf", "fast"])
+def test_learning_rate_must_be_positive_and_finite(lr, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "--lr", lr])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err.rstrip().endswith(
+        f"argument --lr: must be a positive finite number, got {lr!r}")
+
+
+def test_verbose_takes_0_1_or_2(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "--verbose", "5"])
+    assert exc.value.code == 2 and "invalid choice: 5" in capsys.readouterr().err
+
+
+def test_negative_limit_end_to_end_is_a_usage_error():
+    proc = npae_cli("compare-pca", "--limit", "-1400")
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert "Traceback" not in proc.stderr
+    assert "argument --limit: must be an integer >= 1, got '-1400'" in proc.stderr
+
+
+# --------------------------------------------------------------------------- divergence
+def test_train_divergence_exits_1_with_the_reason(tmp_path):
+    """lr 1e30 diverges in the first epoch: once a KeyError traceback from hist['loss']."""
+    path = tmp_path / "diverged.npz"
+    for epochs in ("1", "3"):
+        proc = npae_cli("train", "--epochs", epochs, "--lr", "1e30", "--out", str(path),
+                        "--verbose", "0", cwd=tmp_path)
+        assert proc.returncode == 1, proc.stderr
+        assert "Traceback" not in proc.stderr and "KeyError" not in proc.stderr
+        # the reason, said once (fit's own RuntimeWarning is not repeated), then the outcome
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1, proc.stderr
+        assert re.fullmatch(r"npae train: training diverged: the loss became (nan|inf).* at "
+                            r"epoch 1, batch \d+;.*lower the learning rate.*; "
+                            + re.escape(f"{path} not written"), lines[0]), lines[0]
+        assert "final train loss" not in proc.stdout and "saved" not in proc.stdout
+        assert not path.exists()
+
+
+def _explode_adam(monkeypatch) -> None:
+    """Give every Adam a learning rate of 1e30, whatever it is built with or set to.
+
+    The class itself is patched (not the name ``npae.optim.Adam``), so a module that
+    imported the name earlier or imports it during the test never keeps a stale copy.
+    """
+    monkeypatch.setattr(npae.optim.Adam, "lr", property(lambda self: 1e30,
+                                                        lambda self, value: None),
+                        raising=False)
+
+
+def test_tour_divergence_exits_1_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    _explode_adam(monkeypatch)
+    out = tmp_path / "tour"
+    assert main(["tour", "--out", str(out), "--epochs", "2", "--verbose", "0"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("npae tour: training diverged: the loss became")
+    assert err.rstrip().endswith("; no figures or model written")
+    assert not any(out.iterdir())
+
+
+def test_compare_pca_divergence_exits_1_without_a_table(monkeypatch, capsys):
+    _explode_adam(monkeypatch)
+    code = main(["compare-pca", "--ks", "2", "--epochs", "2", "--limit", "200", "--json",
+                 "--verbose", "0"])
+    captured = capsys.readouterr()
+    assert code == 1 and captured.out == ""
+    assert captured.err.startswith("npae compare-pca: training diverged: the loss became")
+    assert captured.err.rstrip().endswith("; no table printed")
+
+
+def test_help_documents_the_exit_status():
+    proc = ok(npae_cli("train", "--help"))
+    text = " ".join(proc.stdout.split())
+    assert "exit status: 0 success, 1 a failed check or a diverged training run" in text
+    assert "2 a usage error or bad input" in text
 
 
 # --------------------------------------------------------------------------- compare-pca

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from npae import losses
-from npae.layers import Dense, LeakyReLU, ReLU, Reshape
+from npae.layers import Dense, Flatten, LeakyReLU, ReLU, Reshape
 from npae.models import Autoencoder, dense_autoencoder
 from npae.network import Sequential
 
@@ -109,6 +109,21 @@ def test_non_array_input_to_a_layer():
         Dense(2, 2, rng=0).forward([[1.0, 2.0]])
 
 
+@pytest.mark.parametrize("layer, name", [(Reshape((2,)), "Reshape"), (Flatten(), "Flatten")])
+@pytest.mark.parametrize("x", [[[1.0, 2.0]], ((1.0, 2.0),), 3.0, None],
+                         ids=["list", "tuple", "float", "None"])
+def test_non_array_input_to_a_shape_layer(layer, name, x):
+    """Not ``AttributeError: 'list' object has no attribute 'ndim'`` from inside forward."""
+    with pytest.raises(TypeError, match=rf"^{name}: input must be an array, "
+                                        rf"got {type(x).__name__}$"):
+        layer.forward(x)
+
+
+def test_flatten_empty_batch_names_flatten():
+    with pytest.raises(ValueError, match=r"^Flatten: empty batch \(input shape \(0, 2, 2\)\)$"):
+        Flatten().forward(np.zeros((0, 2, 2)))
+
+
 # -- values -----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
@@ -208,3 +223,44 @@ def test_bce_refuses_integer_probabilities_clearly():
 def test_bad_constructor_arguments(make, error, message):
     with pytest.raises(error, match=message):
         make()
+
+
+@pytest.mark.parametrize("sizes, shown", [
+    ((4.7, 3), r"4\.7 and 3"),  # once silently truncated to Dense(4, 3)
+    ((4.0, 3), r"4\.0 and 3"),  # a float that happens to be whole is still not a size
+    ((4, np.float32(3)), r"4 and np\.float32\(3\.0\)"),
+    ((True, 3), r"True and 3"),  # a bool is an int to Python, never a size here
+    ((4, np.bool_(True)), r"4 and np\.True_"),
+    (("4", 3), r"'4' and 3"),
+    ((4, None), r"4 and None"),
+])
+def test_dense_refuses_non_integer_sizes(sizes, shown):
+    with pytest.raises(TypeError, match=rf"^Dense: in_features and out_features must be "
+                                        rf"integers, got {shown}$"):
+        Dense(*sizes)
+
+
+def test_dense_accepts_numpy_integer_sizes():
+    layer = Dense(np.int64(4), np.int32(3), rng=0)
+    assert layer.params["W"].shape == (4, 3) and layer.params["b"].shape == (3,)
+    # stored as Python ints, so the config stays JSON (what save/load writes)
+    assert type(layer.in_features) is int and type(layer.out_features) is int
+    assert layer.config() == {"in_features": 4, "out_features": 3, "dtype": "float32",
+                              "init": "xavier"}
+
+
+@pytest.mark.parametrize("shape, error", [
+    ((2.5, 2), TypeError), ((True,), TypeError), (("4",), TypeError), (None, TypeError),
+    ((0, 4), ValueError), ((-2, 4), ValueError), ((-1, -1), ValueError),
+])
+def test_reshape_refuses_bad_target_shapes(shape, error):
+    with pytest.raises(error, match=r"^Reshape: shape must be a tuple of integers >= 1 "
+                                    r"\(one may be -1\), got "):
+        Reshape(shape)
+
+
+def test_reshape_accepts_numpy_integers_and_a_single_int():
+    x = np.arange(12.0).reshape(2, 6)
+    assert Reshape((np.int64(2), np.int32(3))).forward(x).shape == (2, 2, 3)
+    assert Reshape([3, -1]).config() == {"shape": [3, -1]}
+    assert Reshape(6).forward(x).shape == (2, 6)

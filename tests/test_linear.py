@@ -247,3 +247,58 @@ def test_comparison_table_format():
     t = linear.Comparison(rows)
     assert t.to_markdown().splitlines()[2] == "| 2 | 0.0555 | 0.0555 | 0.0576 | 0.12 |"
     assert t._repr_markdown_() == str(t) == repr(t)
+
+
+# --------------------------------------------------------------------------- epochs
+def _count_steps(monkeypatch) -> list[float]:
+    """Record the learning rate of every Adam step that compare takes."""
+    from npae.optim import Adam
+
+    rates: list[float] = []
+    step = Adam.step
+
+    def counted(self, params):
+        rates.append(self.lr)
+        return step(self, params)
+
+    monkeypatch.setattr(Adam, "step", counted)
+    return rates
+
+
+@pytest.mark.parametrize("epochs", [1, 2, 3, 4, 5, 7, 20])
+def test_compare_runs_exactly_the_epochs_asked(epochs, monkeypatch):
+    """Once 1 epoch ran 3 (every stage rounded up): count the optimizer steps taken."""
+    rates = _count_steps(monkeypatch)
+    X = _data(40, 5)  # one minibatch of 40 <= 64 per epoch: one step is one epoch
+    lr = 1e-2
+    result = compare(X, ks=(2,), epochs=epochs, lr=lr, batch_size=64, rng=0)
+    assert len(rates) == epochs
+    assert sum(h.epochs_run for h in result.histories[2]) == epochs
+    assert sum(len(h["loss"]) for h in result.histories[2] if "loss" in h) == epochs
+    # the rate only ever falls, through lr, lr / 10, lr / 100, and starts at lr
+    n = [sum(np.isclose(r, lr / 10**i) for r in rates) for i in range(3)]
+    assert sum(n) == epochs and rates == sorted(rates, reverse=True) and n[0] >= 1
+    # each stage gets its 60 / 25 / 15 % share to within one epoch
+    assert all(abs(ni - f * epochs) <= 1 for ni, f in zip(n, (0.6, 0.25, 0.15))), n
+    if epochs == 20:  # shares that are whole numbers are met exactly
+        assert n == [12, 5, 3]
+
+
+def test_compare_epochs_for_several_ks(monkeypatch):
+    rates = _count_steps(monkeypatch)
+    compare(_data(40, 5), ks=(1, 2, 3), epochs=2, batch_size=16, rng=0)
+    assert len(rates) == 3 * 2 * 3  # ks x epochs x ceil(40 / 16) batches
+
+
+@pytest.mark.parametrize("epochs, error", [(0, ValueError), (-3, ValueError),
+                                           (2.5, TypeError), (True, TypeError),
+                                           ("2", TypeError)])
+def test_compare_refuses_bad_epochs(epochs, error):
+    with pytest.raises(error, match=rf"^compare: epochs must be an int >= 1, got {epochs!r}$"):
+        compare(_data(10, 3), ks=(1,), epochs=epochs)
+
+
+def test_compare_accepts_numpy_integer_epochs(monkeypatch):
+    rates = _count_steps(monkeypatch)
+    compare(_data(40, 5), ks=(2,), epochs=np.int64(2), rng=0)
+    assert len(rates) == 2

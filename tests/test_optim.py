@@ -186,24 +186,89 @@ def test_missing_gradient_is_refused():
 
 
 @pytest.mark.parametrize("make, message", [
-    (lambda: SGD(0), r"SGD: lr must be a positive number, got 0"),
-    (lambda: SGD(-0.1), r"SGD: lr must be a positive number, got -0\.1"),
-    (lambda: SGD(math.nan), r"SGD: lr must be a positive number, got nan"),
-    (lambda: SGD(math.inf), r"SGD: lr must be a positive number, got inf"),
-    (lambda: SGD("0.1"), r"SGD: lr must be a positive number, got '0\.1'"),
-    (lambda: SGD(0.1, momentum=1.0), r"SGD: momentum must be in \[0, 1\), got 1\.0"),
-    (lambda: SGD(0.1, momentum=-0.5), r"SGD: momentum must be in \[0, 1\), got -0\.5"),
-    (lambda: SGD(0.1, momentum=math.nan), r"SGD: momentum must be in \[0, 1\), got nan"),
-    (lambda: SGD(0.1, nesterov=True), r"SGD: nesterov=True needs momentum > 0"),
-    (lambda: SGD(0.1, weight_decay=-1e-4), r"SGD: weight_decay must be >= 0, got -0\.0001"),
-    (lambda: SGD(0.1, weight_decay=math.nan), r"SGD: weight_decay must be >= 0, got nan"),
-    (lambda: Adam(0), r"Adam: lr must be a positive number, got 0"),
-    (lambda: Adam(betas=(1.0, 0.999)), r"Adam: betas must lie in \[0, 1\), got \(1\.0, 0\.999\)"),
-    (lambda: Adam(betas=(0.9, -0.1)), r"Adam: betas must lie in \[0, 1\)"),
-    (lambda: Adam(eps=0), r"Adam: eps must be > 0, got 0"),
-    (lambda: Adam(eps=-1e-8), r"Adam: eps must be > 0"),
-    (lambda: Adam(weight_decay=-1), r"Adam: weight_decay must be >= 0, got -1"),
+    (lambda: SGD(0), r"^SGD: lr must be a positive finite number, got 0$"),
+    (lambda: SGD(-0.1), r"^SGD: lr must be a positive finite number, got -0\.1$"),
+    (lambda: SGD(math.nan), r"^SGD: lr must be a positive finite number, got nan$"),
+    (lambda: SGD(math.inf), r"^SGD: lr must be a positive finite number, got inf$"),
+    (lambda: SGD(np.float32(-1e-3)), r"^SGD: lr must be a positive finite number, got "
+                                     r"np\.float32\(-0\.001\)$"),
+    (lambda: SGD(0.1, momentum=1.0), r"^SGD: momentum must be a number in \[0, 1\), got 1\.0$"),
+    (lambda: SGD(0.1, momentum=-0.5), r"^SGD: momentum must be a number in \[0, 1\), got -0\.5"),
+    (lambda: SGD(0.1, momentum=math.nan), r"^SGD: momentum must be a number in \[0, 1\), "
+                                          r"got nan$"),
+    (lambda: SGD(0.1, nesterov=True), r"^SGD: nesterov=True needs momentum > 0$"),
+    (lambda: SGD(0.1, weight_decay=-1e-4), r"^SGD: weight_decay must be a finite number >= 0, "
+                                           r"got -0\.0001$"),
+    (lambda: SGD(0.1, weight_decay=math.nan), r"^SGD: weight_decay must be a finite number "
+                                              r">= 0, got nan$"),
+    (lambda: SGD(0.1, weight_decay=math.inf), r"^SGD: weight_decay .* got inf$"),
+    (lambda: Adam(0), r"^Adam: lr must be a positive finite number, got 0$"),
+    (lambda: Adam(betas=(1.0, 0.999)), r"^Adam: betas\[0\] must be a number in \[0, 1\), "
+                                       r"got 1\.0$"),
+    (lambda: Adam(betas=(0.9, -0.1)), r"^Adam: betas\[1\] must be a number in \[0, 1\), "
+                                      r"got -0\.1$"),
+    (lambda: Adam(betas=(0.9, math.nan)), r"^Adam: betas\[1\] .* got nan$"),
+    (lambda: Adam(betas=(0.9,)), r"^Adam: betas must be a pair \(beta1, beta2\) of numbers "
+                                 r"in \[0, 1\), got \(0\.9,\)$"),
+    (lambda: Adam(betas=(0.9, 0.99, 0.999)), r"^Adam: betas must be a pair"),
+    (lambda: Adam(eps=0), r"^Adam: eps must be a positive finite number, got 0$"),
+    (lambda: Adam(eps=-1e-8), r"^Adam: eps must be a positive finite number, got -1e-08$"),
+    (lambda: Adam(eps=math.inf), r"^Adam: eps must be a positive finite number, got inf$"),
+    (lambda: Adam(weight_decay=-1), r"^Adam: weight_decay must be a finite number >= 0, "
+                                    r"got -1$"),
 ])
 def test_bad_hyperparameters_raise(make, message):
     with pytest.raises(ValueError, match=message):
         make()
+
+
+@pytest.mark.parametrize("make, message", [
+    # not numbers at all: a TypeError naming optimizer, argument, expectation and value,
+    # never Python's raw "'<=' not supported between ..." from a comparison
+    (lambda: SGD("0.1"), r"^SGD: lr must be a positive finite number, got '0\.1'$"),
+    (lambda: SGD(None), r"^SGD: lr must be a positive finite number, got None$"),
+    (lambda: SGD(True), r"^SGD: lr must be a positive finite number, got True$"),
+    (lambda: Adam(np.array([1e-3])), r"^Adam: lr must be a positive finite number, "
+                                     r"got array\(\[0\.001\]\)$"),
+    (lambda: SGD(0.1, momentum=None), r"^SGD: momentum must be a number in \[0, 1\), "
+                                      r"got None$"),
+    (lambda: SGD(0.1, momentum="0.9"), r"^SGD: momentum must be a number in \[0, 1\), "
+                                       r"got '0\.9'$"),
+    (lambda: SGD(0.1, momentum=0.9, nesterov="yes"), r"^SGD: nesterov must be True or "
+                                                      r"False, got 'yes'$"),
+    (lambda: SGD(0.1, weight_decay=None), r"^SGD: weight_decay must be a finite number >= 0, "
+                                          r"got None$"),
+    (lambda: Adam(weight_decay=False), r"^Adam: weight_decay must be a finite number >= 0, "
+                                       r"got False$"),
+    (lambda: Adam(betas=None), r"^Adam: betas must be a pair \(beta1, beta2\) of numbers "
+                               r"in \[0, 1\), got None$"),
+    (lambda: Adam(betas=0.9), r"^Adam: betas must be a pair .* got 0\.9$"),
+    (lambda: Adam(betas="ab"), r"^Adam: betas must be a pair .* got 'ab'$"),
+    (lambda: Adam(betas=(0.9, None)), r"^Adam: betas\[1\] must be a number in \[0, 1\), "
+                                      r"got None$"),
+    (lambda: Adam(eps=None), r"^Adam: eps must be a positive finite number, got None$"),
+    (lambda: Adam(eps="1e-8"), r"^Adam: eps must be a positive finite number, got '1e-8'$"),
+])
+def test_non_numeric_hyperparameters_raise_type_error(make, message):
+    with pytest.raises(TypeError, match=message):
+        make()
+
+
+@pytest.mark.parametrize("number", [np.float32(1e-3), np.float64(1e-3), np.float16(1e-3),
+                                    np.int64(1), 1, 1e-3])
+def test_any_real_number_type_is_a_valid_hyperparameter(number):
+    """NumPy scalars (what ``arr.mean()`` or ``np.float32(lr)`` give) are real numbers too."""
+    adam = Adam(number, betas=(np.float32(0.9), np.float64(0.999)), eps=np.float32(1e-8),
+                weight_decay=np.float32(0.0))
+    sgd = SGD(number, momentum=np.float32(0.5), nesterov=np.bool_(True),
+              weight_decay=np.int64(0))
+    # stored as Python floats, so an update never promotes a float32 parameter
+    for value in (adam.lr, adam.b1, adam.b2, adam.eps, adam.weight_decay, sgd.lr, sgd.momentum,
+                  sgd.weight_decay):
+        assert type(value) is float
+    assert adam.lr == float(number) and sgd.lr == float(number)
+    assert adam.b1 == float(np.float32(0.9)) and sgd.nesterov is True
+    for opt in (adam, sgd):
+        p = np.ones(3, np.float32)
+        opt.step([("w", p, np.full(3, 0.5, np.float32))])
+        assert p.dtype == np.float32 and np.all(p < 1)  # one step downhill, still float32

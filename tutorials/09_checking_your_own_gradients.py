@@ -41,7 +41,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from _common import figures_dir
 
-from npae.gradcheck import THRESHOLD, check_function, check_layer, check_model
+from npae.gradcheck import CHECK_STEP, THRESHOLD, check_function, check_layer, check_model
 from npae.layers import Dense, Layer, Sigmoid
 from npae.layers.activations import sigmoid
 from npae.layers.base import as_generator, new_param
@@ -186,7 +186,9 @@ fig.savefig(FIG / "09_swish_report.png", dpi=120)
 # The one-sided version `(L(x + h e_i) - L(x)) / h` is cheaper, but Taylor's
 # theorem says its error is `O(h)`, while the symmetric one cancels the `h²` term
 # and errs by `O(h²)`. Against that, dividing by a small `h` magnifies the
-# rounding error of `L` itself: about `ε |L| / h`, with `ε` the machine epsilon.
+# rounding error of `L` itself: about `ε |L| / h`, with `ε` the machine epsilon
+# (the gap between 1 and the next representable number: `2⁻⁵² ≈ 2.2e-16` in float64,
+# `2⁻²³ ≈ 1.2e-7` in float32).
 # The sweet spot balances the two. Let us measure both on the scalar Swish
 # `f(x) = x σ(x)` at `x = 0.5`, whose derivative we know exactly, in float64 and
 # in float32.
@@ -220,7 +222,7 @@ for (scheme, dt), errs in curves.items():
     ax.loglog(steps, errs, ls="-" if scheme == "central" else ":",
               color="C0" if dt == "float64" else "C3", label=f"{scheme}, {dt}")
 ax.axhline(THRESHOLD, color="k", ls="--", lw=1, label="threshold 1e-7")
-ax.axvline(1e-6, color="gray", lw=1, label="h = 1e-6 (npae's default)")
+ax.axvline(CHECK_STEP, color="gray", lw=1, label=f"h = {CHECK_STEP:g} (npae's checks)")
 ax.invert_xaxis()
 ax.set(xlabel="step h", ylabel="relative error of the derivative",
        title="finite differences of x·σ(x) at x = 0.5")
@@ -230,25 +232,41 @@ fig.savefig(FIG / "09_step_size.png", dpi=120)
 
 # %%
 best = {k: (steps[np.argmin(v)], v.min()) for k, v in curves.items()}
-at_default = {k: v[np.argmin(np.abs(steps - 1e-6))] for k, v in curves.items()}
-print(f"{'scheme':<8} {'dtype':<8} {'best h':>8} {'best error':>11} {'error at h=1e-6':>16}")
+at_1e5, at_1e6 = ({k: v[np.argmin(np.abs(steps - h))] for k, v in curves.items()}
+                  for h in (CHECK_STEP, 1e-6))
+print(f"{'scheme':<8} {'dtype':<8} {'best h':>8} {'best error':>11} "
+      f"{f'at h={CHECK_STEP:g}':>12} {'at h=1e-06':>12}")
 for (scheme, dt), (h, e) in best.items():
-    print(f"{scheme:<8} {dt:<8} {h:8.0e} {e:11.1e} {at_default[scheme, dt]:16.1e}")
+    print(f"{scheme:<8} {dt:<8} {h:8.0e} {e:11.1e} {at_1e5[scheme, dt]:12.1e} "
+          f"{at_1e6[scheme, dt]:12.1e}")
 
 # %% [markdown]
 # **What to notice.** Read each curve from left (large `h`) to right (small `h`).
 # The error first falls, as truncation shrinks (slope 1 for forward differences,
 # slope 2 for central), then rises again as rounding takes over (slope -1).
 #
-# - In **float64** the central difference reaches about 1e-11 near `h = 1e-6`,
-#   four orders of magnitude below the 1e-7 threshold, while a real bug shows up
-#   at 1e-3 or more. The forward difference errs by about 3e-7 at the same step:
-#   it would fail a perfectly good backward pass.
-# - In **float32** (`ε ≈ 6e-8`) even the best step leaves an error of a few 1e-6,
-#   and at `h = 1e-6` the error is near 1e-2: a correct backward pass would *fail*
-#   a 1e-7 check, and a threshold loose enough to pass it would let small bugs
-#   through too. That is why every npae check
-#   insists on float64, and refuses float32 outright:
+# - In **float64** the central difference errs by about 1e-11 anywhere between
+#   `h = 1e-6` and `h = 1e-5`, four orders of magnitude below the 1e-7 threshold,
+#   while a real bug shows up at 1e-3 or more. The forward difference errs by 3e-6
+#   at `h = 1e-5` (3e-7 at `1e-6`): it would fail a perfectly good backward pass.
+# - In **float32** (`ε ≈ 1.2e-7`) even the best step leaves an error of a few 1e-6,
+#   and at `h = 1e-5` the error is near 1e-3 (1e-2 at `1e-6`): a correct backward
+#   pass would *fail* a 1e-7 check, and a threshold loose enough to pass it would
+#   let small bugs through too.
+#
+# **Which step do the checks use?** `check_layer`, `check_function` and
+# `check_model` take `h = CHECK_STEP = 1e-5` (the gray line), the large-`h` end of
+# that flat float64 valley. On this one well-scaled scalar the two steps tie, but
+# the rounding term `ε |L| / h` scales with the *loss*, while the check measures
+# each gradient against the largest entry of its own array. When that array is
+# small next to `|L|` (a bias gradient `Σₙ dyₙ` whose terms nearly cancel, a
+# parameter the loss barely touches), the rounding error at `h = 1e-6` is ten
+# times that at `1e-5` and can approach 1e-7, while the truncation error at
+# `1e-5`, about `h² |f'''| / 6`, is still near 1e-11. The whole-model sweep further
+# down shows it: the error falls nearly tenfold from `h = 1e-6` to `1e-5`.
+#
+# Back to float32: no step rescues it, which is why every npae check insists on
+# float64, and refuses float32 outright:
 
 # %%
 try:
@@ -314,7 +332,7 @@ print("dy = random:", check_layer(center, xc))
 #
 # One more pitfall: a finite difference that straddles a kink (ReLU at 0, max
 # pooling with a tie) measures the average of two slopes. With random real-valued
-# inputs an entry lands within `h = 1e-6` of a kink with probability about 1e-6,
+# inputs an entry lands within `h = 1e-5` of a kink with probability about 1e-5,
 # so it is rare, but if a ReLU network fails by a large error on one entry only,
 # check whether an input sits on a kink.
 #
@@ -405,7 +423,7 @@ print(check_model(buggy, xm))
 # - Write the forward formula, derive each gradient on paper, then code `backward`.
 # - Check in float64 with `check_layer(layer, x)`: every array below 1e-7 passes;
 #   a real bug shows up orders of magnitude above it, in the array that is wrong.
-# - Central differences (error `O(h²)`) with `h ≈ 1e-6` in float64 leave a wide gap
+# - Central differences (error `O(h²)`) with `h = 1e-5` in float64 leave a wide gap
 #   between rounding noise and bugs; float32 leaves none.
 # - A random upstream gradient tests the whole Jacobian, not one lucky combination.
 #

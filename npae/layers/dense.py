@@ -30,7 +30,13 @@ class Dense(Layer):
     def __init__(self, in_features: int, out_features: int, *, rng=None,
                  dtype=np.float32, init: str = "xavier") -> None:
         super().__init__()
-        if int(in_features) < 1 or int(out_features) < 1:
+        sizes = (in_features, out_features)
+        # int() would turn 4.7 into 4 and True into 1: only integer types are sizes
+        if any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) for v in sizes):
+            raise TypeError(
+                f"Dense: in_features and out_features must be integers, "
+                f"got {in_features!r} and {out_features!r}")
+        if min(sizes) < 1:
             raise ValueError(
                 f"Dense: in_features and out_features must be >= 1, "
                 f"got {in_features} and {out_features}")

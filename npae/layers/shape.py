@@ -2,7 +2,26 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
+
 from npae.layers.base import Array, Layer
+
+
+def _check_shape(shape: Any, owner: str) -> tuple[int, ...]:
+    """A target shape (batch axis excluded): integers >= 1, at most one -1."""
+    entries = (shape,) if isinstance(shape, (int, np.integer)) else shape
+    expected = "a tuple of integers >= 1 (one may be -1)"
+    try:
+        entries = tuple(entries)
+    except TypeError:
+        raise TypeError(f"{owner}: shape must be {expected}, got {shape!r}") from None
+    if any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) for s in entries):
+        raise TypeError(f"{owner}: shape must be {expected}, got {shape!r}")
+    if any(s < 1 and s != -1 for s in entries) or entries.count(-1) > 1:
+        raise ValueError(f"{owner}: shape must be {expected}, got {shape!r}")
+    return tuple(int(s) for s in entries)
 
 
 class Reshape(Layer):
@@ -13,18 +32,22 @@ class Reshape(Layer):
 
     def __init__(self, shape: tuple[int, ...]) -> None:
         super().__init__()
-        self.shape = tuple(int(s) for s in shape)
+        self.shape = _check_shape(shape, type(self).__name__)
         self._config = {"shape": list(self.shape)}
 
     def forward(self, x: Array, training: bool = True) -> Array:
-        if x.ndim < 1 or x.shape[0] == 0:
-            raise ValueError(f"{type(self).__name__}: empty batch (input shape {x.shape})")
-        self._in_shape = x.shape
+        name = type(self).__name__
+        shape = getattr(x, "shape", None)
+        if shape is None or not hasattr(x, "reshape"):
+            raise TypeError(f"{name}: input must be an array, got {type(x).__name__}")
+        if len(shape) < 1 or shape[0] == 0:
+            raise ValueError(f"{name}: empty batch (input shape {tuple(shape)})")
+        self._in_shape = shape
         try:
-            return x.reshape((x.shape[0],) + self.shape)
+            return x.reshape((shape[0],) + self.shape)
         except ValueError:
             raise ValueError(
-                f"{type(self).__name__}: cannot reshape an input of shape {tuple(x.shape)} "
+                f"{name}: cannot reshape an input of shape {tuple(shape)} "
                 f"to (batch,) + {self.shape}") from None
 
     def backward(self, dy: Array) -> Array:
