@@ -46,15 +46,18 @@ far_scale = st.floats(0.1, 30.0)  # reaches deep into saturation for sigmoid/tan
 
 
 def smooth_input(seed: int, shape: tuple[int, ...], scale: float) -> np.ndarray:
-    """Uniform in [-scale, scale], with one entry in [-1, 1].
+    """Uniform in [-scale, scale], with one entry of size ``0.1 <= |x| <= 1``.
 
     The entry near zero gives the gradient array a scale that finite differences
     can resolve: where every entry is saturated (|a| > ~20) the true gradient
-    is below ``eps / h`` and the numerical one is rounding noise.
+    is below ``eps / h`` and the numerical one is rounding noise. It is kept away
+    from zero for the same reason: a lone input of 4e-4 made Dense's ``dW = x^T dy``
+    so small next to ``L`` (which the bias keeps of order 1) that the rounding error
+    ``eps |L| / h`` alone reached 1.2e-7 of it, a failure with a correct backward.
     """
     r = np.random.default_rng(seed)
     x = r.uniform(-scale, scale, size=shape)
-    x.flat[0] = r.uniform(-1, 1)
+    x.flat[0] = r.choice([-1.0, 1.0]) * r.uniform(0.1, 1.0)
     return x
 
 
@@ -80,8 +83,10 @@ def assert_gradients_pass(layer, x, seed: int = 0) -> None:
 @given(n=batch, d_in=features, d_out=features, seed=seeds, scale=far_scale)
 def test_dense_gradients(init, n, d_in, d_out, seed, scale):
     layer = Dense(d_in, d_out, rng=seed, dtype=F64, init=init)
-    # a nonzero bias, so that a backward that confused b with something else shows
-    layer.params["b"][...] = np.random.default_rng(seed + 1).normal(size=d_out)
+    # a nonzero bias, so that a backward that confused b with something else shows; small,
+    # because b adds to L = sum(dy * y) and so to the rounding error eps |L| / h of every
+    # numerical gradient, without adding to dx = dy W^T or dW = x^T dy
+    layer.params["b"][...] = 0.1 * np.random.default_rng(seed + 1).normal(size=d_out)
     assert_gradients_pass(layer, smooth_input(seed, (n, d_in), scale), seed)
 
 
@@ -356,3 +361,13 @@ def test_sequential_add_to_grads_is_out_of_place(rng):
 def test_sequential_refuses_non_layers():
     with pytest.raises(TypeError, match=r"Sequential: item 1 is a int, not a layer"):
         Sequential(ReLU(), 3)
+
+
+def test_sequential_params_are_read_only_views():
+    net = Sequential(Dense(2, 3, rng=0, dtype=np.float64))
+    with pytest.raises(AttributeError, match="params"):
+        net.params = {}
+    with pytest.raises(AttributeError, match="grads"):
+        net.grads = {}
+    net.params["0.W"][...] = 1.0  # in place reaches the layer
+    assert (net.layers[0].params["W"] == 1.0).all()
