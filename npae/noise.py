@@ -32,7 +32,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from npae.backend import get_array_module
-from npae.layers.base import Array
+from npae.layers.base import Array, check_real
 
 __all__ = ["Noise", "NoNoise", "GaussianNoise", "SaltPepperNoise", "MaskingNoise",
            "NOISES", "make_noise"]
@@ -42,12 +42,8 @@ NOISES: dict[str, type[Noise]] = {}
 
 
 def _check_fraction(p: Any, owner: str) -> float:
-    if isinstance(p, bool) or not isinstance(p, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{owner}: p must be a number in [0, 1], got {p!r}")
-    if not 0.0 <= float(p) <= 1.0:  # also refuses NaN
-        raise ValueError(f"{owner}: p (the fraction of corrupted entries) must lie in [0, 1], "
-                         f"got {p}")
-    return float(p)
+    return check_real(p, owner, "p (the fraction of corrupted entries)", "a number in [0, 1]",
+                      0.0, 1.0, high_open=False)
 
 
 def _uniform(rng: np.random.Generator, x: Array) -> Array:
@@ -122,12 +118,9 @@ class GaussianNoise(Noise):
     kind = "gaussian"
 
     def __init__(self, sigma: float = 0.3, clip: bool = True) -> None:
-        if isinstance(sigma, bool) or not isinstance(sigma, (int, float, np.integer, np.floating)):
-            raise TypeError(f"GaussianNoise: sigma must be a number >= 0, got {sigma!r}")
-        if not (float(sigma) >= 0 and math.isfinite(float(sigma))):
-            raise ValueError(f"GaussianNoise: sigma (the noise standard deviation) must be a "
-                             f"finite number >= 0, got {sigma}")
-        self.sigma, self.clip = float(sigma), bool(clip)
+        self.sigma = check_real(sigma, "GaussianNoise", "sigma (the noise standard deviation)",
+                                "a finite number >= 0", 0.0)
+        self.clip = bool(clip)
         if self.clip:
             self.unit_range = ("because GaussianNoise(clip=True) clips the noisy input to "
                                "[0, 1]; use clip=False for data in another range")

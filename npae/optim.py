@@ -13,37 +13,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from numbers import Real
 from typing import Any
 
 import numpy as np
 
 from npae.backend import get_array_module
+from npae.layers.base import check_real
 
 __all__ = ["Optimizer", "SGD", "Adam"]
 
 Triples = Iterable[tuple[str, Any, Any]]
-
-
-def check_real(value: Any, owner: str, name: str, expected: str, low: float,
-               high: float = math.inf, *, low_open: bool = False, high_open: bool = True
-               ) -> float:
-    """``value`` as a Python float after checking it is a real number in the given interval.
-
-    Any real number type is accepted (``int``, ``float``, NumPy scalars such as
-    ``np.float32``); ``bool``, strings, ``None`` and arrays are refused with a
-    ``TypeError``, NaN, infinities and values outside ``[low, high)`` (ends open or
-    closed as given) with a ``ValueError``. Both messages read
-    ``"{owner}: {name} must be {expected}, got {value!r}"``.
-    """
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"{owner}: {name} must be {expected}, got {value!r}")
-    v = float(value)
-    above = v > low if low_open else v >= low
-    below = v < high if high_open else v <= high
-    if not (math.isfinite(v) and above and below):
-        raise ValueError(f"{owner}: {name} must be {expected}, got {value!r}")
-    return v
 
 
 class Optimizer:

@@ -19,7 +19,7 @@ import numpy as np
 
 from npae.backend import get_array_module, to_floats
 from npae.layers.activations import Activation
-from npae.layers.base import Array
+from npae.layers.base import Array, check_real
 from npae.layers.dense import Dense
 from npae.network import Sequential
 
@@ -43,15 +43,10 @@ MAX_JACOBIAN_ELEMENTS = 2 ** 25
 def _check_hyper(value: Any, name: str, owner: str, *, low: float = 0.0,
                  open_interval: bool = False) -> float:
     """A finite real ``>= low`` (or, with ``open_interval``, strictly inside (0, 1))."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{owner}: {name} must be a real number, got {value!r}")
-    v = float(value)
     if open_interval:
-        if not 0.0 < v < 1.0:
-            raise ValueError(f"{owner}: {name} must lie strictly between 0 and 1, got {value}")
-    elif not (v >= low and math.isfinite(v)):
-        raise ValueError(f"{owner}: {name} must be a finite number >= {low:g}, got {value}")
-    return v
+        return check_real(value, owner, name, "a number strictly between 0 and 1", 0.0, 1.0,
+                          low_open=True)
+    return check_real(value, owner, name, f"a finite number >= {low:g}", low)
 
 
 def _check_code(h: Any, owner: str) -> None:

@@ -119,7 +119,7 @@ def test_gaussian_refuses_bad_sigma(sigma):
 @pytest.mark.parametrize("cls", [SaltPepperNoise, MaskingNoise])
 @pytest.mark.parametrize("p", [-0.01, 1.01, float("nan")])
 def test_fractions_outside_unit_interval_are_refused(cls, p):
-    with pytest.raises(ValueError, match=f"{cls.__name__}: p .* must lie in \\[0, 1\\]"):
+    with pytest.raises(ValueError, match=f"{cls.__name__}: p .* must be a number in \\[0, 1\\]"):
         cls(p)
 
 
@@ -130,7 +130,7 @@ def test_make_noise_refuses_unknown_kinds_and_arguments():
         make_noise({"sigma": 0.1})
     with pytest.raises(ValueError, match=r"unknown arguments \['p'\]"):
         make_noise({"kind": "gaussian", "p": 0.1})
-    with pytest.raises(ValueError, match="p .* must lie in"):
+    with pytest.raises(ValueError, match="p .* must be a number in"):
         make_noise({"kind": "masking", "p": 2})
     with pytest.raises(TypeError, match="make_noise: spec must be"):
         make_noise(0.3)

@@ -121,7 +121,8 @@ def test_kl_stays_finite_when_units_saturate(dtype):
 
 @pytest.mark.parametrize("rho", [0.0, 1.0, -0.2, 1.5, float("nan")])
 def test_kl_refuses_rho_outside_open_interval(rho):
-    with pytest.raises(ValueError, match="kl_sparsity: rho must lie strictly between 0 and 1"):
+    with pytest.raises(ValueError,
+                       match="kl_sparsity: rho must be a number strictly between 0 and 1"):
         kl_sparsity(np.full((2, 3), 0.5), rho, 1.0)
 
 

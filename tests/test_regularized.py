@@ -191,8 +191,8 @@ def test_sparse_kl_refuses_a_code_outside_unit_interval():
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    ({"rho": 0.0}, "rho must lie strictly between 0 and 1"),
-    ({"rho": 1.0}, "rho must lie strictly between 0 and 1"),
+    ({"rho": 0.0}, "rho must be a number strictly between 0 and 1"),
+    ({"rho": 1.0}, "rho must be a number strictly between 0 and 1"),
     ({"beta": -0.5}, "beta must be a finite number >= 0"),
     ({"lam": -1e-3}, "lam must be a finite number >= 0"),
     ({"penalty": "l2"}, "penalty must be 'kl' or 'l1'"),

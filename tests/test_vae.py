@@ -602,13 +602,13 @@ def test_tutorial_08_runs_in_fast_mode(run_tutorial, tmp_path):
 
 
 @pytest.mark.parametrize("kwargs, error, message", [
-    ({"beta": "x"}, TypeError, r"VAE: beta must be a real number, got 'x'"),
+    ({"beta": "x"}, TypeError, r"VAE: beta must be a finite number >= 0, got 'x'"),
     ({"beta": -1.0}, ValueError, r"VAE: beta must be a finite number >= 0, got -1\.0"),
     ({"beta": float("nan")}, ValueError, r"VAE: beta must be a finite number >= 0, got nan"),
     ({"likelihood": "gaussian", "variance": 0.0}, ValueError,
-     r"VAE: variance \(of the Gaussian likelihood\) must be > 0, got 0"),
+     r"VAE: variance \(of the Gaussian likelihood\) must be a finite number > 0, got 0\.0"),
     ({"likelihood": "gaussian", "variance": None}, TypeError,
-     r"VAE: variance \(of the Gaussian likelihood\) must be a real number, got None"),
+     r"VAE: variance \(of the Gaussian likelihood\) must be a finite number > 0, got None"),
 ])
 def test_vae_hyperparameters_are_checked(kwargs, error, message):
     with pytest.raises(error, match=message):

@@ -10,7 +10,9 @@ trainable arrays into ``grads``. It keeps what ``backward`` needs from the last
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
+from numbers import Real
 from typing import Any, ClassVar
 
 import numpy as np
@@ -97,6 +99,27 @@ def as_pair(value: int | tuple[int, int], name: str, owner: str) -> tuple[int, i
     except (TypeError, ValueError):
         raise ValueError(
             f"{owner}: {name} must be an int or an (h, w) pair, got {value!r}") from None
+
+
+def check_real(value: Any, owner: str, name: str, expected: str, low: float,
+               high: float = math.inf, *, low_open: bool = False, high_open: bool = True
+               ) -> float:
+    """``value`` as a Python float after checking it is a real number in the given interval.
+
+    Any real number type is accepted (``int``, ``float``, NumPy scalars such as
+    ``np.float32``); ``bool``, strings, ``None`` and arrays are refused with a
+    ``TypeError``, NaN, infinities and values outside ``[low, high)`` (ends open or
+    closed as given) with a ``ValueError``. Both messages read
+    ``"{owner}: {name} must be {expected}, got {value!r}"``.
+    """
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"{owner}: {name} must be {expected}, got {value!r}")
+    v = float(value)
+    above = v > low if low_open else v >= low
+    below = v < high if high_open else v <= high
+    if not (math.isfinite(v) and above and below):
+        raise ValueError(f"{owner}: {name} must be {expected}, got {value!r}")
+    return v
 
 
 def check_float_dtype(dtype: Any, owner: str) -> np.dtype:

@@ -39,12 +39,12 @@ import numpy as np
 
 from npae.backend import asnumpy, get_array_module
 from npae.layers.activations import Activation, Sigmoid, sigmoid, softplus
-from npae.layers.base import Array, Layer, as_generator
+from npae.layers.base import Array, Layer, as_generator, check_real
 from npae.layers.dense import Dense
 from npae.losses import bce_with_logits, mse
 from npae.models.autoencoder import Autoencoder, check_data, dense_layers
 from npae.network import Sequential
-from npae.penalties import LOGVAR_CLIP, _check_hyper, gaussian_kl
+from npae.penalties import LOGVAR_CLIP, gaussian_kl
 
 __all__ = ["VAE", "reparameterize", "reparameterize_backward", "dense_vae", "conv_vae",
            "normal_grid", "LOGVAR_CLIP"]
@@ -211,10 +211,9 @@ class VAE(Autoencoder):
             raise ValueError(f"VAE: likelihood must be 'bernoulli' or 'gaussian', "
                              f"got {likelihood!r}")
         _check_latent_dim(latent_dim, "VAE")
-        beta = _check_hyper(beta, "beta", "VAE")
-        variance = _check_hyper(variance, "variance (of the Gaussian likelihood)", "VAE")
-        if variance == 0:
-            raise ValueError("VAE: variance (of the Gaussian likelihood) must be > 0, got 0")
+        beta = check_real(beta, "VAE", "beta", "a finite number >= 0", 0.0)
+        variance = check_real(variance, "VAE", "variance (of the Gaussian likelihood)",
+                              "a finite number > 0", 0.0, low_open=True)
         super().__init__(encoder, decoder, loss="bce" if likelihood == "bernoulli" else "mse",
                          reduction="batchmean", rng=rng)
         self.latent_dim, self.likelihood = int(latent_dim), likelihood
