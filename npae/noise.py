@@ -154,9 +154,8 @@ class SaltPepperNoise(Noise):
 
     def __init__(self, p: float = 0.2, low: float = 0.0, high: float = 1.0) -> None:
         self.p = _check_fraction(p, "SaltPepperNoise")
-        if not (math.isfinite(float(low)) and math.isfinite(float(high))):
-            raise ValueError(f"SaltPepperNoise: low and high must be finite, got {low} and {high}")
-        self.low, self.high = float(low), float(high)
+        self.low, self.high = (check_real(v, "SaltPepperNoise", name, "a finite number", -math.inf)
+                               for name, v in (("low", low), ("high", high)))
 
     def __call__(self, x: Array, rng: np.random.Generator) -> Array:
         _check_array(x, "SaltPepperNoise")

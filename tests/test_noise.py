@@ -139,3 +139,12 @@ def test_make_noise_refuses_unknown_kinds_and_arguments():
 def test_noise_refuses_integer_arrays():
     with pytest.raises(TypeError, match="MaskingNoise: x must be a floating-point array"):
         MaskingNoise(0.2)(np.ones((2, 2), dtype=np.uint8), np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"low": "x"}, TypeError, r"SaltPepperNoise: low must be a finite number, got 'x'"),
+    ({"high": float("inf")}, ValueError, r"SaltPepperNoise: high must be a finite number, got inf"),
+])
+def test_salt_pepper_values_are_checked(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        SaltPepperNoise(**kwargs)
