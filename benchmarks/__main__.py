@@ -10,7 +10,8 @@ default ``benchmarks/results/latest.json``). On the GPU the data are moved to
 the device once, before timing, for both libraries.
 
 Options: ``--only TEXT`` runs the benchmarks whose name contains TEXT;
-``--repeat R`` timed runs per entry (best kept, after one warm-up).
+``--repeat R`` timed rounds per entry, alternating npae and PyTorch (best kept,
+after one warm-up each).
 """
 
 from __future__ import annotations
@@ -59,15 +60,21 @@ BENCHMARKS: list[tuple[str, int, tuple[int, ...], Callable, Callable]] = [
 ]
 
 
-def _timed(fn: Callable[[], object], sync: Callable[[], None], repeat: int) -> float:
-    fn()
-    sync()
-    best = float("inf")
-    for _ in range(repeat):
-        t = time.perf_counter()
+def _timed(runs: list[tuple[Callable[[], object], Callable[[], None]]], repeat: int
+           ) -> list[float]:
+    """Best wall time of each ``(fn, synchronize)`` over ``repeat`` rounds, after one
+    warm-up each. The rounds alternate between the functions, so that a machine
+    that speeds up or slows down during the run affects npae and PyTorch alike."""
+    for fn, sync in runs:
         fn()
         sync()
-        best = min(best, time.perf_counter() - t)
+    best = [float("inf")] * len(runs)
+    for _ in range(repeat):
+        for i, (fn, sync) in enumerate(runs):
+            t = time.perf_counter()
+            fn()
+            sync()
+            best[i] = min(best[i], time.perf_counter() - t)
     return best
 
 
@@ -97,14 +104,17 @@ def run(only: str | None = None, repeat: int = 3) -> dict:
                     continue
                 X = np.ascontiguousarray(X784.reshape((N, *shape)))
                 Xd = backend.to_device(X)  # once, as PyTorch's epoch keeps its copy
+                runs = [(make_npae(Xd), sync)]
+                if torch_ok:
+                    runs.append((make_torch(X, tdev), tsync))
+                times = _timed(runs, repeat)
                 row = {"benchmark": name, "device": label, "samples": samples,
-                       "npae_s": _timed(make_npae(Xd), sync, repeat),
-                       "npae_peak_mb": peak_mb(make_npae(Xd))}
+                       "npae_s": times[0], "npae_peak_mb": peak_mb(make_npae(Xd))}
                 cpu = next((r for r in rows if r["benchmark"] == name), None)
                 if label == "gpu" and cpu is not None:
                     row["speedup_vs_npae_cpu"] = cpu["npae_s"] / row["npae_s"]
                 if torch_ok:
-                    row["torch_s"] = _timed(make_torch(X, tdev), tsync, repeat)
+                    row["torch_s"] = times[1]
                     row["ratio"] = row["npae_s"] / row["torch_s"]
                 rows.append(row)
                 print(f"  {label} {name}: npae {row['npae_s']:.3f} s"
