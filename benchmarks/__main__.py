@@ -38,6 +38,7 @@ from benchmarks._harness import threads as n_threads
 from npae import backend
 
 N = 10_000
+PAUSE = 0.3  # seconds before each timed call (see _timed)
 
 
 def _conv_layer_npae(_X):
@@ -64,13 +65,16 @@ def _timed(runs: list[tuple[Callable[[], object], Callable[[], None]]], repeat: 
            ) -> list[float]:
     """Best wall time of each ``(fn, synchronize)`` over ``repeat`` rounds, after one
     warm-up each. The rounds alternate between the functions, so that a machine
-    that speeds up or slows down during the run affects npae and PyTorch alike."""
+    that speeds up or slows down during the run affects npae and PyTorch alike,
+    with a pause before each timed call: OpenBLAS's and OpenMP's worker threads
+    keep spinning for a while after a call and would slow down the other library."""
     for fn, sync in runs:
         fn()
         sync()
     best = [float("inf")] * len(runs)
     for _ in range(repeat):
         for i, (fn, sync) in enumerate(runs):
+            time.sleep(PAUSE)
             t = time.perf_counter()
             fn()
             sync()
