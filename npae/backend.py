@@ -4,7 +4,9 @@ Library code never hard-codes the array module. It asks
 :func:`get_array_module` for the module that owns the array it was handed, so
 the same forward and backward run on the host (NumPy) and on a GPU (CuPy).
 New parameters are created on the *active* backend, chosen with :func:`use` or
-the environment variable ``NPAE_BACKEND`` (``numpy`` or ``cupy``).
+the environment variable ``NPAE_BACKEND`` (``numpy`` or ``cupy``). The variable
+is acted on at the first use of the backend, not at import, so ``import npae``
+never fails; a backend that cannot run then raises its clear error there.
 """
 
 from __future__ import annotations
@@ -20,6 +22,19 @@ __all__ = ["use", "current", "xp", "get_array_module", "asnumpy", "to_device", "
 
 _BACKENDS = ("numpy", "cupy")
 _active: str = "numpy"
+#: ``NPAE_BACKEND``, until the first use of the backend applies it (or ``use`` overrides it).
+_requested: str | None = os.environ.get("NPAE_BACKEND") or None
+
+
+def _apply_requested() -> None:
+    global _requested
+    if _requested is None:
+        return
+    try:
+        use(_requested)  # clears _requested on success
+    except (ValueError, RuntimeError) as err:
+        raise type(err)(f"{err} (asked for by the environment variable "
+                        f"NPAE_BACKEND={_requested!r})") from None
 
 
 def _import_cupy() -> ModuleType:
@@ -61,22 +76,24 @@ def use(name: str) -> None:
         ``"cupy"`` fails with a clear ``RuntimeError`` when CuPy or a GPU is
         missing, and the backend then stays as it was.
     """
-    global _active
+    global _active, _requested
     name = str(name).lower()
     if name not in _BACKENDS:
         raise ValueError(f"npae.backend.use: name must be one of {_BACKENDS}, got {name!r}")
     if name == "cupy":
         _import_cupy()
-    _active = name
+    _active, _requested = name, None
 
 
 def current() -> str:
     """Name of the active backend."""
+    _apply_requested()
     return _active
 
 
 def xp() -> ModuleType:
     """The active array module (numpy or cupy)."""
+    _apply_requested()
     if _active == "cupy":
         return _import_cupy()
     return np
@@ -113,11 +130,7 @@ def to_floats(*scalars: Any) -> tuple[float, ...]:
 
 def to_device(a: Any) -> Any:
     """Put an array on the active backend (no copy when it is already there)."""
+    _apply_requested()
     if _active == "cupy":
         return xp().asarray(a)
     return asnumpy(a)
-
-
-_env = os.environ.get("NPAE_BACKEND")
-if _env:
-    use(_env)

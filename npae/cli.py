@@ -243,14 +243,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.backend:
-        from npae import backend
+    from npae import backend
 
-        try:
+    try:  # --backend, else $NPAE_BACKEND: a backend that cannot run is a one-line error
+        if args.backend:
             backend.use(args.backend)
-        except RuntimeError as err:
-            print(f"npae: {err}", file=sys.stderr)
-            return 2
+        else:
+            backend.current()  # applies $NPAE_BACKEND now, not halfway through the command
+    except (ValueError, RuntimeError) as err:
+        print(f"npae: {err}", file=sys.stderr)
+        return 2
     try:
         return args.func(args)
     except (ValueError, TypeError, OSError, RuntimeError) as err:

@@ -83,16 +83,50 @@ def test_short_training_run_on_each_backend(xp_backend, opt, rng):
     assert isinstance(recon, np.ndarray) and recon.shape == (4, 8)
 
 
-def test_same_results_on_every_backend(rng):
-    """Both backends compute the same forward pass (to float32 rounding)."""
+@pytest.mark.skipif(not backend.cupy_available(), reason="needs CuPy and a GPU (the strict "
+                    "stand-in's equality with numpy is tested in test_strict_device.py)")
+def test_cupy_computes_what_numpy_computes(rng):
+    """The same forward pass on the GPU as on the host (to float32 rounding)."""
     X = rng.uniform(0, 1, size=(8, 5)).astype(np.float32)
     outputs = {}
-    for name in ["numpy", "cupy"] if backend.cupy_available() else ["numpy"]:
+    for name in ["numpy", "cupy"]:
         backend.use(name)
         try:
             model = dense_autoencoder(5, [4], 2, rng=0)
             outputs[name] = backend.asnumpy(model.reconstruct(X))
         finally:
             backend.use("numpy")
-    for out in outputs.values():
-        np.testing.assert_allclose(out, outputs["numpy"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(outputs["cupy"], outputs["numpy"], rtol=1e-5, atol=1e-6)
+
+
+def _run_with_env(code: str, value: str):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "NPAE_BACKEND": value}
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          timeout=120)
+
+
+@pytest.mark.skipif(HAS_CUPY_MODULE, reason="CuPy is installed here")
+def test_npae_backend_cupy_without_cupy_fails_at_first_use_not_at_import():
+    proc = _run_with_env("import npae; print('imported')", "cupy")
+    assert proc.returncode == 0 and "imported" in proc.stdout, proc.stderr
+    proc = _run_with_env("from npae.models import dense_autoencoder; dense_autoencoder(4, [], 2)",
+                         "cupy")
+    assert proc.returncode == 1
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("RuntimeError: npae.backend: the 'cupy' backend needs CuPy")
+    assert "NPAE_BACKEND='cupy'" in last
+
+
+@pytest.mark.parametrize("value, message", [
+    ("cupy", "the 'cupy' backend needs CuPy"), ("gpu", "name must be one of")])
+def test_npae_command_with_a_bad_npae_backend_is_a_one_line_error(value, message):
+    if value == "cupy" and HAS_CUPY_MODULE:
+        pytest.skip("CuPy is installed here")
+    proc = _run_with_env("from npae.cli import main; raise SystemExit(main(['gradcheck']))", value)
+    assert proc.returncode == 2
+    assert len(proc.stderr.strip().splitlines()) == 1 and message in proc.stderr, proc.stderr
+    assert f"NPAE_BACKEND={value!r}" in proc.stderr
