@@ -59,7 +59,9 @@ def test_sparse_gradcheck(penalty, loss, latent, rho, weight, seed):
     # latent 8 > 5 inputs: overcomplete; sigmoid codes keep L1's sign(h) fixed
     model = dense_autoencoder(5, [4], latent, activation="tanh", code_activation="sigmoid",
                               loss=loss, rng=seed, dtype=np.float64, model=SparseAutoencoder,
-                              penalty=penalty, rho=rho, beta=weight, lam=weight)
+                              penalty=penalty,
+                              **({"rho": rho, "beta": weight} if penalty == "kl" else
+                                 {"lam": weight}))
     report = check_model(model, data(seed=seed), rng=seed)
     assert report.passed, report
 
@@ -124,11 +126,11 @@ def test_denoising_reconstruct_adds_no_noise():
 
 def test_sparse_parts_are_the_penalty_functions():
     x = data()
-    for penalty, fn, w in (("kl", lambda h: kl_sparsity(h, 0.1, 0.7), "beta"),
-                           ("l1", lambda h: l1_activity(h, 0.7), "lam")):
+    for penalty, fn, kw in (("kl", lambda h: kl_sparsity(h, 0.1, 0.7), {"rho": 0.1, "beta": 0.7}),
+                            ("l1", lambda h: l1_activity(h, 0.7), {"lam": 0.7})):
         model = dense_autoencoder(5, [4], 6, code_activation="sigmoid", rng=0,
                                   dtype=np.float64, model=SparseAutoencoder, penalty=penalty,
-                                  rho=0.1, **{w: 0.7})
+                                  **kw)
         total, parts = model.loss(x)
         h = model.encoder.forward(x)
         assert parts["sparsity"] == pytest.approx(fn(h)[0], rel=1e-12)
@@ -194,7 +196,7 @@ def test_sparse_kl_refuses_a_code_outside_unit_interval():
     ({"rho": 0.0}, "rho must be a number strictly between 0 and 1"),
     ({"rho": 1.0}, "rho must be a number strictly between 0 and 1"),
     ({"beta": -0.5}, "beta must be a finite number >= 0"),
-    ({"lam": -1e-3}, "lam must be a finite number >= 0"),
+    ({"penalty": "l1", "lam": -1e-3}, "lam must be a finite number >= 0"),
     ({"penalty": "l2"}, "penalty must be 'kl' or 'l1'"),
 ])
 def test_sparse_refuses_bad_hyperparameters(kwargs, match):
@@ -272,3 +274,29 @@ def test_clipping_noise_refuses_data_outside_the_unit_interval():
         ok = dense_autoencoder(6, [4], 2, output_activation="identity", rng=0,
                                model=DenoisingAutoencoder, noise=noise)
         assert ok.fit(X, epochs=1, verbose=0).epochs_run == 1
+
+
+@pytest.mark.parametrize("penalty, kwargs, message", [
+    ("l1", {"beta": 0.01}, r"SparseAutoencoder: beta do not apply to penalty='l1' \(its weight "
+                           r"is lam\)"),
+    ("l1", {"rho": 0.1, "beta": 2.0}, r"rho and beta do not apply to penalty='l1'"),
+    ("kl", {"lam": 0.01}, r"lam do not apply to penalty='kl' \(its weight is beta\)"),
+])
+def test_sparse_refuses_the_other_penalty_s_hyperparameters(penalty, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        dense_autoencoder(6, [], 3, code_activation="sigmoid", model=SparseAutoencoder,
+                          penalty=penalty, **kwargs)
+
+
+@pytest.mark.parametrize("penalty, kwargs", [("kl", {"rho": 0.1, "beta": 0.5}),
+                                             ("l1", {"lam": 0.02})])
+def test_sparse_saves_only_its_own_hyperparameters(penalty, kwargs, tmp_path):
+    model = dense_autoencoder(6, [], 3, code_activation="sigmoid", model=SparseAutoencoder,
+                              penalty=penalty, rng=0, **kwargs)
+    config = model.config()
+    assert {k: config[k] for k in kwargs} == kwargs
+    assert not {"rho", "beta", "lam"} - set(kwargs) & set(config)
+    model.save(tmp_path / "s.npz")
+    back = npae.load(tmp_path / "s.npz")
+    assert (back.penalty, back.rho, back.beta, back.lam) == (model.penalty, model.rho,
+                                                             model.beta, model.lam)

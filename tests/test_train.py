@@ -361,7 +361,7 @@ def test_epoch_means_do_not_depend_on_the_batch_size(reduction, small_data):
     """evaluate in batches of 7 or of all 40 samples, or fit's epoch log, all report the
     same per-sample mean; with reduction="sum" that is the sum over one sample's pixels."""
     model = dense_autoencoder(6, [5], 3, rng=0, model=SparseAutoencoder, penalty="l1",
-                              beta=0.01, reduction=reduction)
+                              lam=0.01, reduction=reduction)
     whole = model.evaluate(small_data, batch_size=40)
     assert model.evaluate(small_data, batch_size=7) == pytest.approx(whole, rel=1e-6)
     diff = model.reconstruct(small_data).astype(np.float64) - small_data

@@ -50,11 +50,14 @@ class SparseAutoencoder(Autoencoder):
         (``dense_autoencoder(..., code_activation="sigmoid")``).
     penalty : {"kl", "l1"}
     rho : float
-        Target mean activation for ``"kl"``, ``0 < rho < 1``.
+        Target mean activation for ``"kl"``, ``0 < rho < 1`` (default 0.05).
     beta : float
-        Weight of the KL penalty, ``>= 0``.
+        Weight of the KL penalty, ``>= 0`` (default 1).
     lam : float
-        Weight of the L1 penalty, ``>= 0``.
+        Weight of the L1 penalty, ``>= 0`` (default 0.1).
+
+    A hyperparameter of the other penalty (``beta`` with ``penalty="l1"``, say)
+    is refused rather than silently ignored.
     loss : {"mse", "bce"}
     reduction : {"batchmean", "mean", "sum"}
         ``"batchmean"`` by default (see the module docstring for why).
@@ -63,17 +66,28 @@ class SparseAutoencoder(Autoencoder):
     The penalty is logged as the loss part ``"sparsity"``.
     """
 
-    def __init__(self, encoder: Layer, decoder: Layer, penalty: str = "kl", rho: float = 0.05,
-                 beta: float = 1.0, lam: float = 0.1, loss: str = "mse", *,
-                 reduction: str = "batchmean", rng: Any = None) -> None:
+    DEFAULTS: dict[str, float] = {"rho": 0.05, "beta": 1.0, "lam": 0.1}
+
+    def __init__(self, encoder: Layer, decoder: Layer, penalty: str = "kl",
+                 rho: float | None = None, beta: float | None = None, lam: float | None = None,
+                 loss: str = "mse", *, reduction: str = "batchmean", rng: Any = None) -> None:
         super().__init__(encoder, decoder, loss, reduction=reduction, rng=rng)
         name = type(self).__name__
         if penalty not in ("kl", "l1"):
             raise ValueError(f"{name}: penalty must be 'kl' or 'l1', got {penalty!r}")
+        given = {"rho": rho, "beta": beta, "lam": lam}
+        # a default value is let through: files saved before this check carry all three
+        foreign = [k for k in (("lam",) if penalty == "kl" else ("rho", "beta"))
+                   if given[k] is not None and given[k] != self.DEFAULTS[k]]
+        if foreign:
+            weight = "beta" if penalty == "kl" else "lam"
+            raise ValueError(f"{name}: {' and '.join(foreign)} do not apply to "
+                             f"penalty={penalty!r} (its weight is {weight})")
+        value = {k: self.DEFAULTS[k] if v is None else v for k, v in given.items()}
         self.penalty = penalty
-        self.rho = _check_hyper(rho, "rho", name, open_interval=True)
-        self.beta = _check_hyper(beta, "beta", name)
-        self.lam = _check_hyper(lam, "lam", name)
+        self.rho = _check_hyper(value["rho"], "rho", name, open_interval=True)
+        self.beta = _check_hyper(value["beta"], "beta", name)
+        self.lam = _check_hyper(value["lam"], "lam", name)
         if penalty == "kl":
             last: Any = self.encoder
             while isinstance(last, Sequential):  # the last layer, inside nested Sequentials
@@ -86,8 +100,8 @@ class SparseAutoencoder(Autoencoder):
                     "code_activation='sigmoid', or use penalty='l1'")
 
     def config(self) -> dict[str, Any]:
-        return {**super().config(), "penalty": self.penalty, "rho": self.rho,
-                "beta": self.beta, "lam": self.lam}
+        own = {"rho": self.rho, "beta": self.beta} if self.penalty == "kl" else {"lam": self.lam}
+        return {**super().config(), "penalty": self.penalty, **own}
 
     def code_penalty(self, h: Array, backward: bool) -> tuple[dict[str, float], Array | None]:
         """``({"sparsity": value}, dh)`` from :func:`~npae.penalties.kl_sparsity`
