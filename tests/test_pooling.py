@@ -24,7 +24,7 @@ def pool_cases(draw):
 
 def distinct_input(c):
     """A shuffled ramp: entries at least 0.1 apart, so no window has a near-tie and
-    central differences with h = 1e-6 never cross a change of winner."""
+    central differences with the checks' step (h = 1e-5) never cross a change of winner."""
     rng = np.random.default_rng(c["seed"])
     shape = (c["n"], c["c"], c["h"], c["w"])
     return rng.permutation(np.prod(shape)).reshape(shape) * 0.1
