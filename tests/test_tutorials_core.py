@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +18,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 TUTORIALS = REPO / "tutorials"
+ALL_TUTORIALS = sorted(p.name for p in TUTORIALS.glob("[0-9][0-9]_*.py"))
 
 #: Tutorial script -> the figures it must write, and lines its output must contain.
 CASES = {
@@ -84,10 +86,59 @@ def test_tutorial_converts_to_notebook(script, tmp_path):
     header = "".join(nb["cells"][0]["source"])
     assert kinds[0] == "markdown" and header.startswith(f"# {script[:2]} ")
     assert "What you'll learn" in header and "jupytext --to notebook" in header
-    # no cell mixes text into code: every code cell compiles on its own
-    for cell in nb["cells"]:
-        if cell["cell_type"] == "code":
-            compile("".join(cell["source"]), f"{script} cell", "exec")
+    # (that no code cell holds text is checked for every tutorial below)
+
+
+#: Comment lines that only a markdown cell writes: a heading (``# ## Summary``), bold
+#: text (``# **What to notice**``), display math, a code fence, or an empty comment line
+#: (a paragraph break). Code comments in the tutorials never start this way.
+_MARKDOWN_LINE = re.compile(r"#\s+(#{1,6}\s|\*\*|\$\$|```)|#\s*$")
+#: More consecutive comment lines than this, at the start of a line, read as a paragraph
+#: of prose: the tutorials keep code comments to one or two lines.
+MAX_COMMENT_RUN = 3
+
+
+def code_cell_problems(source: str) -> list[str]:
+    """Why a notebook code cell looks like it swallowed text (empty when it does not).
+
+    It must compile, and it must not hold markdown: a ``# %% [markdown]`` marker left
+    out of a jupytext percent script puts the text that follows into the code cell
+    above, where it still compiles (it is all comments) but never renders.
+    """
+    try:
+        compile(source, "<cell>", "exec")
+    except SyntaxError as err:
+        return [f"does not compile: {err}"]
+    problems, run = [], 0
+    for line in source.splitlines():
+        run = run + 1 if line.startswith("#") else 0
+        if _MARKDOWN_LINE.match(line):
+            problems.append(f"markdown-style comment line {line!r}")
+        if run == MAX_COMMENT_RUN + 1:
+            problems.append(f"more than {MAX_COMMENT_RUN} comment lines in a row, "
+                            f"ending {line!r}")
+    return problems
+
+
+def test_code_cell_problems_spots_text_in_code():
+    assert code_cell_problems("x = 1  # why\n# one line\n# and a second\ny = x\n") == []
+    assert code_cell_problems("    # ## indented: a comment in code, not a heading\n") == []
+    for text in ("print(1)\n\n# ## Summary\n", "f()\n# **Exercises.** (1)\n",
+                 "f()\n# Some text.\n#\n# More text.\n", "# a\n# b\n# c\n# d\n",
+                 "f()\n# $$ L = x^2 $$\n", "def f(:\n"):
+        assert code_cell_problems(text), text
+
+
+@pytest.mark.parametrize("script", ALL_TUTORIALS)
+def test_notebook_code_cells_hold_only_code(script):
+    jupytext = pytest.importorskip("jupytext")
+    nb = jupytext.read(TUTORIALS / script)  # what `jupytext --to notebook` writes out
+    assert sum(cell.cell_type == "code" for cell in nb.cells) >= 5
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "code":
+            problems = code_cell_problems(cell.source)
+            assert not problems, (f"{script}, code cell {i} (a missing '# %% [markdown]'?): "
+                                  f"{problems}\n{cell.source}")
 
 
 # --------------------------------------------------------------------------- _common

@@ -21,12 +21,18 @@ def test_tutorial_03_denoising(run_tutorial, tmp_path):
     assert "data: scikit-learn digits" in out
     assert {"03_corruptions.png", "03_denoised_gaussian.png", "03_denoised_salt_pepper.png",
             "03_denoised_masking.png", "03_projection_toy.png"} <= figures(tmp_path)
-    # every DAE beats its noisy input, on the table the tutorial prints
+    # on the table the tutorial prints, every DAE beats its noisy input and, the
+    # tutorial's claim, the plain AE given the same noisy input: training with the noise
+    # matters. The plain AE alone already beats the noisy input, so only the second
+    # comparison would catch a DAE whose corruption did nothing. On the digits the DAE's
+    # error is less than half the plain AE's (0.035 against 0.083 for Gaussian noise), so
+    # asking for a factor of 1.5 leaves room for other platforms' rounding.
     for name in ("gaussian", "salt & pepper", "masking"):
         row = re.search(rf"^{re.escape(name)}\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)$", out, re.M)
         assert row, out
-        noisy, _, dae = map(float, row.groups())
-        assert dae < noisy
+        noisy, plain, dae = map(float, row.groups())
+        assert dae < noisy, row.group(0)
+        assert dae < plain / 1.5, row.group(0)
 
 
 @pytest.mark.slow

@@ -194,7 +194,8 @@ for k in (2, 4, 6):
 
 # %%
 ks = (2, 4, 6)
-# MNIST has 40x more images, so each epoch already takes ~900 Adam steps
+# MNIST has 40x more images: one epoch in batches of 128 is already 469 Adam steps
+# (60,000 / 128, rounded up), against 23 for the digits in batches of 64
 epochs, batch_size = (10, 128) if ON_MNIST else (60, 64)
 t0 = time.perf_counter()
 table = compare(Xtr, ks, X_test=Xte, epochs=epochs, batch_size=batch_size, rng=0)

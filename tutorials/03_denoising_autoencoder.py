@@ -103,8 +103,13 @@ fig
 #
 # Two DAEs, same noise (Gaussian, `sigma = 0.5`), same code size:
 #
-# - *linear*: `D -> CODE -> D` with identity activations (the best it can do is a
-#   projection onto a `CODE`-dimensional subspace, i.e. a kind of PCA of the data);
+# - *linear*: `D -> CODE -> D` with identity activations, i.e. one fixed linear map of
+#   rank at most `CODE` (plus a bias). The best such map is not a projection, which
+#   would keep the directions of a subspace with gain 1 and drop the rest: like a
+#   Wiener filter, it weighs each direction by how much of it is signal rather than
+#   noise, so strong directions of the data get a larger gain than weak ones
+#   (clipping to [0, 1] also lowers the contrast of a noisy image, which the map
+#   partly undoes, so some gains exceed 1);
 # - *nonlinear*: `D -> HIDDEN -> CODE -> HIDDEN -> D`, ReLU hidden layers and a sigmoid
 #   output.
 #
@@ -148,15 +153,23 @@ print(f"{'ratio linear/nonlinear':<22}{lin_mse / non_mse:10.2f}{0.0694 / 0.0328:
 if DATA != "mnist":
     print("(the lecture's numbers are for MNIST; these are for the 8x8 digits and are not "
           "comparable: run without --fast, with MNIST, to compare)")
+# the linear DAE's whole map is x -> x W_enc W_dec + b: how much does it keep of each direction?
+lin_map = linear.encoder.layers[0].params["W"] @ linear.decoder.layers[0].params["W"]
+gains = np.linalg.svd(lin_map, compute_uv=False)[:CODE]
+print(f"\nlinear DAE map (rank <= {CODE}): its top {CODE} singular values run from "
+      f"{gains.max():.2f} down to {gains.min():.2f}")
 
 # %% [markdown]
 # **What to notice**
 #
 # - Both models remove much of the noise: their error is well below that of the noisy
 #   input itself.
-# - The nonlinear DAE has the lower error. A linear DAE can only project onto a flat
-#   subspace: it keeps every component of the noise that lies *in* the subspace and
-#   blurs every digit the same way. The nonlinear model can decide, per image, which
+# - The nonlinear DAE has the lower error. The linear DAE's map is not a projection
+#   (whose nonzero singular values would all be 1): its gains, printed last, spread
+#   from 1.18 down to 0.25 on the digits (1.61 down to 0.97 on MNIST), a different
+#   weight for each direction rather than a cut. But it is the same map for every
+#   image: noise along the directions it keeps survives, and a faint stroke is damped
+#   as much as the noise around it. The nonlinear model can decide, per image, which
 #   stroke the noisy pixels belong to.
 # - On MNIST (10 epochs, code 32, noise clipped to [0, 1]) we measured 0.024 (linear)
 #   and 0.016 (nonlinear), a ratio of about 1.5; the lecture reports 0.0694 and
@@ -302,8 +315,9 @@ fig
 # - A DAE is an autoencoder trained on `(x̃, x)` pairs; in npae it is
 #   `DenoisingAutoencoder(encoder, decoder, noise=...)`, with fresh noise every batch
 #   and a fixed draw for validation.
-# - Nonlinear beats linear by about a factor of two: denoising needs to know the shape
-#   of the data, not just its span.
+# - Nonlinear beats linear: on MNIST by a factor of about 1.5 (0.024 vs 0.016; the
+#   lecture reports 2.1), on the 8x8 digits by less (about 1.1). Denoising needs to
+#   know the shape of the data, not just its span.
 # - Geometrically, the DAE learns to project corrupted points back onto the data.
 #
 # **Exercises.** (1) Vary `sigma` in 0.1, 0.3, 0.5, 0.8: where does the DAE stop

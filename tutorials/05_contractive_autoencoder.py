@@ -233,16 +233,19 @@ fig
 # - The singular values of `J(x)` say how strongly the code follows the input along
 #   each of `CODE` orthogonal directions. On MNIST all three spectra have a knee: only
 #   20 to 25 of the 64 directions matter for any one image (the other units are
-#   saturated on it). The CAE keeps about as many directions as the plain model but
-#   scales them all down, about five-fold, and crushes the rest to ~1e-4: a few
-#   directions, the local directions of the data, and nothing else, which is the picture
-#   of Rifai et al.'s paper.
-# - The DAE does something different: a handful of large singular values and a long
-#   tail near 1e-2 that never collapses. Noise of size `sigma` asks for robustness at
-#   that scale, on average, not for a small derivative in every direction.
-# - Both regularisers pay in reconstruction error (here the DAE more). Pick
-#   `lambda` (or `sigma`) by what the code is for (robust features for a classifier,
-#   say), not by reconstruction alone.
+#   saturated on it). There the CAE keeps about as many directions as the plain model
+#   but scales them all down, about five-fold, and crushes the rest to ~1e-4: a few
+#   directions, the local directions of the data, and nothing else, which is the
+#   picture of Rifai et al.'s paper. On the 8x8 digits, with only 16 code units, there
+#   is no knee: all three spectra fall smoothly, the CAE's lowest at every index.
+# - On MNIST the DAE does something different: a handful of large singular values and
+#   a long tail near 1e-2 that never collapses. Noise of size `sigma` asks for
+#   robustness at that scale, on average, not for a small derivative in every
+#   direction.
+# - Both regularisers pay in reconstruction error. Which pays more depends on the data
+#   and on `lambda` and `sigma`: on MNIST the DAE, on the 8x8 digits the CAE (compare
+#   the MSE column). Pick `lambda` (or `sigma`) by what the code is for (robust features
+#   for a classifier, say), not by reconstruction alone.
 #
 # ## Summary
 #
