@@ -583,22 +583,93 @@ def test_save_load_round_trip(tmp_path, likelihood):
 
 
 # --------------------------------------------------------------------------- tutorials
+def _number(pattern: str, text: str) -> float:
+    """The float captured by ``pattern`` in a tutorial's output (the test fails if absent)."""
+    import re
+
+    match = re.search(pattern, text)
+    assert match, f"{pattern!r} not found in:\n{text}"
+    return float(match.group(1))
+
+
+def _saved_figures(script: str) -> set[str]:
+    """The file names a tutorial saves its figures under, read from its source."""
+    import re
+
+    source = (Path(__file__).resolve().parents[1] / "tutorials" / script).read_text()
+    return set(re.findall(r'FIG / "([\w.-]+\.png)"', source))
+
+
 @pytest.mark.slow
 def test_tutorial_07_runs_in_fast_mode(run_tutorial, tmp_path):
-    result = run_tutorial("07_variational_autoencoder.py")
-    assert "data: scikit-learn digits" in result.stdout
-    figures = {p.name for p in tmp_path.glob("*.png")}
-    for stem in ("07_reconstructions", "07_prior_samples", "07_manifold", "07_latent_scatter",
-                 "07_traversal", "07_loss_parts", "07_beta", "07_ae_vs_vae_samples"):
-        assert f"{stem}.png" in figures, sorted(figures)
+    import re
+
+    out = run_tutorial("07_variational_autoencoder.py").stdout
+    assert "data: scikit-learn digits" in out
+    f = r"(-?\d+\.\d+)"
+    # -ELBO, its parts and -log p(x), all on the same (all the) test images
+    n_test = len(load("digits", "test").labels)
+    assert f"all {n_test} test images" in out
+    nelbo = _number(rf"-ELBO \(5 draws\)\s+{f} =", out)
+    recon = _number(rf"= reconstruction {f} \+", out)
+    kl = _number(rf"\+ KL {f}\n", out)
+    nll = _number(rf"-log p\(x\) \(K = 100\)\s+{f}", out)
+    gap = _number(rf"-ELBO - \(-log p\(x\)\)\s+{f}", out)
+    # -ELBO = reconstruction + KL by definition; each number is rounded to 0.01
+    assert recon + kl == pytest.approx(nelbo, abs=0.015)
+    assert kl > 0 and recon > 0
+    # importance sampling with K = 100 tightens the K = 1 bound (the ELBO)
+    assert nll < nelbo
+    assert gap == pytest.approx(nelbo - nll, abs=0.015)
+    # the KL of a diagonal Gaussian to N(0, I) is the sum of the per-coordinate KLs
+    match = re.search(r"KL per latent coordinate \(nats\): \[([^\]]*)\]", out)
+    assert match, out
+    per_dim = [float(v) for v in match.group(1).split()]
+    assert len(per_dim) == 20 and min(per_dim) >= 0
+    assert sum(per_dim) == pytest.approx(kl, abs=20 * 0.005 + 0.005)
+    # the beta table: each row adds up; more beta buys a smaller KL with a worse
+    # reconstruction, and on the 8x8 digits beta = 4 collapses the posterior (KL about 0)
+    rows = {float(b): (float(r), float(k), float(e)) for b, r, k, e in
+            re.findall(r"^\s*(\d\.\d)\s+(\d+\.\d+)\s+(\d+\.\d+)\s+(\d+\.\d+)\s*$", out, re.M)}
+    assert sorted(rows) == [0.0, 1.0, 4.0], out
+    for r, k, e in rows.values():
+        assert r + k == pytest.approx(e, abs=0.015)
+    assert rows[1.0] == (recon, kl, nelbo)  # the same model, measured the same way
+    assert rows[4.0][1] < rows[1.0][1] < rows[0.0][1]
+    assert rows[0.0][0] < rows[1.0][0] < rows[4.0][0]
+    assert rows[4.0][1] < 0.1
+    expected = _saved_figures("07_variational_autoencoder.py")
+    assert {"07_loss_parts.png", "07_beta.png", "07_beta_samples.png",
+            "07_ae_vs_vae_samples.png", "07_manifold.png"} <= expected
+    for name in expected:
+        assert (tmp_path / name).stat().st_size > 1000, name
 
 
 @pytest.mark.slow
 def test_tutorial_08_runs_in_fast_mode(run_tutorial, tmp_path):
-    result = run_tutorial("08_anomaly_detection.py")
-    assert "ROC AUC" in result.stdout
-    figures = {p.name for p in tmp_path.glob("*.png")}
-    assert {"08_score_histograms.png", "08_roc_curves.png"} <= figures, sorted(figures)
+    import re
+
+    out = run_tutorial("08_anomaly_detection.py").stdout
+    labels = load("digits", "test").labels
+    assert (f"scoring {len(labels)} test images, {(labels >= 5).sum()} of them anomalies"
+            in out)
+    rows = {name.strip(): [float(v) for v in values.split()] for name, values in
+            re.findall(r"^([A-Za-z ]+?)\s+((?:\d\.\d+\s+){5}\d\.\d+)\s*$", out, re.M)}
+    assert sorted(rows) == ["AE reconstruction error", "PCA reconstruction error",
+                            "VAE negative ELBO", "VAE reconstruction error"], out
+    for name, (auc, *per_digit) in rows.items():
+        assert len(per_digit) == 5
+        # every score separates unseen digits from the normal ones far better than chance
+        assert auc > 0.8, name
+        assert min(per_digit) > 0.7, name
+        # the normal-vs-all AUC averages the per-digit AUCs (the pairs split by digit),
+        # weighted by the digit counts, so it lies between them (values rounded to 0.01)
+        assert min(per_digit) - 0.005 <= auc <= max(per_digit) + 0.005, name
+    assert rows["AE reconstruction error"][0] > rows["PCA reconstruction error"][0]
+    expected = _saved_figures("08_anomaly_detection.py")
+    assert {"08_score_histograms.png", "08_roc_curves.png", "08_extremes.png"} <= expected
+    for name in expected:
+        assert (tmp_path / name).stat().st_size > 1000, name
 
 
 @pytest.mark.parametrize("kwargs, error, message", [
