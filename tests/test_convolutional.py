@@ -185,7 +185,8 @@ def test_gradcheck_sparse(code, penalty):
     # the penalty reaches the code whatever its shape, (N, 3) or (N, 3, 1, 1)
     model = conv_autoencoder(**TINY, **code, activation="tanh", code_activation="sigmoid",
                              rng=6, dtype=np.float64, model=SparseAutoencoder,
-                             penalty=penalty, rho=0.1, beta=0.5)
+                             penalty=penalty,
+                             **({"rho": 0.1, "beta": 0.5} if penalty == "kl" else {"lam": 0.5}))
     total, parts = model.loss(images(4, (1, 8, 8), seed=6), backward=False)
     assert len(parts) == 2 and total > parts["reconstruction"]  # a penalty is there
     report = check_model(model, images(4, (1, 8, 8), seed=6), rng=0)

@@ -277,10 +277,10 @@ def test_clipping_noise_refuses_data_outside_the_unit_interval():
 
 
 @pytest.mark.parametrize("penalty, kwargs, message", [
-    ("l1", {"beta": 0.01}, r"SparseAutoencoder: beta do not apply to penalty='l1' \(its weight "
+    ("l1", {"beta": 0.01}, r"SparseAutoencoder: beta does not apply to penalty='l1' \(its weight "
                            r"is lam\)"),
     ("l1", {"rho": 0.1, "beta": 2.0}, r"rho and beta do not apply to penalty='l1'"),
-    ("kl", {"lam": 0.01}, r"lam do not apply to penalty='kl' \(its weight is beta\)"),
+    ("kl", {"lam": 0.01}, r"lam does not apply to penalty='kl' \(its weight is beta\)"),
 ])
 def test_sparse_refuses_the_other_penalty_s_hyperparameters(penalty, kwargs, message):
     with pytest.raises(ValueError, match=message):

@@ -81,7 +81,8 @@ class SparseAutoencoder(Autoencoder):
                    if given[k] is not None and given[k] != self.DEFAULTS[k]]
         if foreign:
             weight = "beta" if penalty == "kl" else "lam"
-            raise ValueError(f"{name}: {' and '.join(foreign)} do not apply to "
+            verb = "does" if len(foreign) == 1 else "do"
+            raise ValueError(f"{name}: {' and '.join(foreign)} {verb} not apply to "
                              f"penalty={penalty!r} (its weight is {weight})")
         value = {k: self.DEFAULTS[k] if v is None else v for k, v in given.items()}
         self.penalty = penalty
