@@ -11,14 +11,16 @@ never fails; a backend that cannot run then raises its clear error there.
 
 from __future__ import annotations
 
+import functools
 import os
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 
 __all__ = ["use", "current", "xp", "get_array_module", "asnumpy", "to_device", "to_floats",
-           "cupy_available"]
+           "host_value", "cupy_available"]
 
 _BACKENDS = ("numpy", "cupy")
 _active: str = "numpy"
@@ -126,6 +128,21 @@ def to_floats(*scalars: Any) -> tuple[float, ...]:
     if mod is np:
         return tuple(float(s) for s in scalars)
     return tuple(asnumpy(mod.stack([mod.asarray(s) for s in scalars])).tolist())
+
+
+def host_value(f: Callable[..., tuple]) -> Callable[..., tuple]:
+    """Decorator for a loss or penalty ``f -> (value, gradients...)`` whose value is
+    a 0-d array: the public function returns ``float(value)``, and ``f`` itself stays
+    available as ``.on_device``. Models call ``.on_device`` and read all the values
+    of a batch together (:func:`to_floats`): one device-to-host copy per batch.
+    """
+    @functools.wraps(f)
+    def public(*args: Any, **kwargs: Any) -> tuple:
+        value, *rest = f(*args, **kwargs)
+        return (float(value), *rest)
+
+    public.on_device = f  # type: ignore[attr-defined]
+    return public
 
 
 def to_device(a: Any) -> Any:

@@ -14,7 +14,7 @@ The gradient is that of the reduced value, so it carries the same ``1/M`` or
 
 from __future__ import annotations
 
-from npae.backend import get_array_module, to_floats
+from npae.backend import get_array_module, host_value, to_floats
 from npae.layers.activations import sigmoid
 from npae.layers.base import Array
 
@@ -76,6 +76,12 @@ def _sum_log1p(e: Array) -> Array:
     return xp.log(q.reshape(-1, G).prod(axis=1)).sum()
 
 
+def _over(total: Array, D: int) -> Array:
+    """``total / D`` as a 0-d float64 array (what ``float(total) / D`` gives, unread)."""
+    return total.astype(get_array_module(total).float64) / D
+
+
+@host_value
 def mse(pred: Array, target: Array, reduction: str = "mean") -> tuple[float, Array]:
     r"""Squared error ``sum_i (p_i - t_i)^2 / D``, ``D`` set by ``reduction``.
 
@@ -84,9 +90,10 @@ def mse(pred: Array, target: Array, reduction: str = "mean") -> tuple[float, Arr
     _check_pair(pred, target, "mse", "pred")
     D = _divisor(pred, reduction, "mse")
     diff = pred - target
-    return float((diff * diff).sum()) / D, diff * (2 / D)
+    return _over((diff * diff).sum(), D), diff * (2 / D)
 
 
+@host_value
 def bce(prob: Array, target: Array, reduction: str = "mean",
         check: bool = True) -> tuple[float, Array]:
     r"""Binary cross-entropy of probabilities,
@@ -108,10 +115,11 @@ def bce(prob: Array, target: Array, reduction: str = "mean",
     xp = get_array_module(prob)
     eps = float(xp.finfo(prob.dtype).eps)
     p = xp.clip(prob, eps, 1 - eps)
-    value = -float((target * xp.log(p) + (1 - target) * xp.log1p(-p)).sum()) / D
+    value = -_over((target * xp.log(p) + (1 - target) * xp.log1p(-p)).sum(), D)
     return value, (p - target) / (p * (1 - p) * D)
 
 
+@host_value
 def bce_with_logits(logits: Array, target: Array, reduction: str = "mean",
                     check: bool = True) -> tuple[float, Array]:
     r"""Binary cross-entropy of ``p = sigmoid(z)`` computed from the logits ``z``.
@@ -136,8 +144,8 @@ def bce_with_logits(logits: Array, target: Array, reduction: str = "mean",
     # where sum(max(z, 0)) - dot(z, t) would cancel two large sums
     linear = xp.maximum(logits, 0)
     linear -= logits * target
-    value = float(linear.sum() + _sum_log1p(e))
+    value = _over(linear.sum() + _sum_log1p(e), D)
     s = sigmoid(logits, e)
     s -= target
     s *= 1 / D
-    return value / D, s
+    return value, s

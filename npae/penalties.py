@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from npae.backend import get_array_module, to_floats
+from npae.backend import get_array_module, host_value, to_floats
 from npae.layers.activations import Activation
 from npae.layers.base import Array, check_real
 from npae.layers.dense import Dense
@@ -59,6 +59,12 @@ def _check_code(h: Any, owner: str) -> None:
                          f"got shape {tuple(shape)}")
 
 
+def _f64(a: Array) -> Array:
+    """A 0-d sum in float64, as ``float(a)`` would give it, still on the device."""
+    return a.astype(get_array_module(a).float64)
+
+
+@host_value
 def l1_activity(h: Array, lam: float) -> tuple[float, Array]:
     r"""L1 activity penalty ``lam * sum_{i,j} |h_ij| / N`` (``N`` the batch size).
 
@@ -84,10 +90,11 @@ def l1_activity(h: Array, lam: float) -> tuple[float, Array]:
     _check_code(h, "l1_activity")
     xp = get_array_module(h)
     N = h.shape[0]
-    return lam * float(xp.abs(h).sum()) / N, xp.sign(h) * (lam / N)
+    return lam * _f64(xp.abs(h).sum()) / N, xp.sign(h) * (lam / N)
 
 
-def kl_sparsity(h: Array, rho: float, beta: float) -> tuple[float, Array]:
+@host_value
+def kl_sparsity(h: Array, rho: float, beta: float, check: bool = True) -> tuple[float, Array]:
     r"""KL sparsity penalty ``beta * sum_j KL(rho || rho_hat_j)`` of the batch-mean activations.
 
     With ``N`` the batch size and ``h_ij`` in (0, 1) (a sigmoid code),
@@ -130,6 +137,9 @@ def kl_sparsity(h: Array, rho: float, beta: float) -> tuple[float, Array]:
         Target mean activation, ``0 < rho < 1``.
     beta : float
         Weight ``beta >= 0``.
+    check : bool
+        Refuse mean activations outside [0, 1] (one small host read; a model
+        whose code layer is a Sigmoid turns it off).
 
     Returns
     -------
@@ -138,8 +148,8 @@ def kl_sparsity(h: Array, rho: float, beta: float) -> tuple[float, Array]:
     Raises
     ------
     ValueError
-        ``rho`` outside (0, 1), ``beta < 0``, or mean activations outside [0, 1]
-        (the code is not a probability: use a Sigmoid code layer).
+        ``rho`` outside (0, 1), ``beta < 0``, or, with ``check``, mean activations
+        outside [0, 1] (the code is not a probability: use a Sigmoid code layer).
     """
     rho = _check_hyper(rho, "rho", "kl_sparsity", open_interval=True)
     beta = _check_hyper(beta, "beta", "kl_sparsity")
@@ -149,12 +159,13 @@ def kl_sparsity(h: Array, rho: float, beta: float) -> tuple[float, Array]:
     rho_hat = h.mean(axis=0)
     r = xp.clip(rho_hat, KL_EPS, 1 - KL_EPS)
     kl = rho * (math.log(rho) - xp.log(r)) + (1 - rho) * (math.log1p(-rho) - xp.log1p(-r))
-    # the range check is cheap (one value per unit) and shares the value's host read
-    value, lo, hi = to_floats(kl.sum(), rho_hat.min(), rho_hat.max())
-    if not (lo >= 0.0 and hi <= 1.0):
-        raise ValueError(
-            f"kl_sparsity: the mean activations rho_hat must lie in [0, 1] (a code in (0, 1), "
-            f"e.g. a Sigmoid output), got values in [{lo}, {hi}]")
+    value = _f64(kl.sum())
+    if check:  # cheap (one value per unit), and it shares the value's host read
+        value, lo, hi = to_floats(value, rho_hat.min(), rho_hat.max())
+        if not (lo >= 0.0 and hi <= 1.0):
+            raise ValueError(
+                f"kl_sparsity: the mean activations rho_hat must lie in [0, 1] (a code in "
+                f"(0, 1), e.g. a Sigmoid output), got values in [{lo}, {hi}]")
     d_rho_hat = (1 - rho) / (1 - r) - rho / r
     dh = xp.broadcast_to(d_rho_hat * (beta / N), h.shape).copy()
     return beta * value, dh
@@ -304,14 +315,14 @@ def _one_layer(x: Array, steps: list[tuple[str, Any, str]], scale: float, want_g
     W, b = dense.params["W"], dense.params["b"]
     c = (W * W).sum(axis=0)  # c_j = sum_i W_ij^2
     if len(steps) == 1:  # linear encoder: J = W for every sample
-        value = scale * N * float(c.sum())
+        value = scale * N * _f64(c.sum())
         grads = {prefix + "W": W * (2 * scale * N), prefix + "b": xp.zeros_like(b)}
         return value, grads if want_grads else {}
     act = steps[1][1]
     a = x @ W + b
     s = act.derivative(a)
     s2 = s * s
-    value = scale * float((s2 * c).sum())
+    value = scale * _f64((s2 * c).sum())
     if not want_grads:
         return value, {}
     g_a = s * act.second_derivative(a) * c * (2 * scale)  # dP/da_nj
@@ -324,7 +335,7 @@ def _deep(x: Array, steps: list[tuple[str, Any, str]], scale: float, want_grads:
     """Forward-mode Jacobian, then its reverse pass by hand; see :func:`contractive`."""
     xp = get_array_module(x)
     J, tape = _forward_jacobian(x, steps, keep=want_grads)
-    value = scale * float(_squared_norms(J, x).sum())
+    value = scale * _f64(_squared_norms(J, x).sum())
     if not want_grads or J is None:
         return value, {}
     n = x.shape[0]
@@ -371,6 +382,7 @@ def _deep(x: Array, steps: list[tuple[str, Any, str]], scale: float, want_grads:
     return value, grads
 
 
+@host_value
 def contractive(x: Array, encoder: Any, lam: float, *,
                 max_jacobian_elements: int = MAX_JACOBIAN_ELEMENTS,
                 grads: bool = True) -> tuple[float, dict[str, Array]]:
@@ -501,6 +513,7 @@ def contractive(x: Array, encoder: Any, lam: float, *,
     return value, result
 
 
+@host_value
 def gaussian_kl(mu: Array, logvar: Array) -> tuple[float, Array, Array]:
     r"""``KL(N(mu, diag(exp(logvar))) || N(0, I))``, summed over latent dims, mean over batch.
 
@@ -541,5 +554,5 @@ def gaussian_kl(mu: Array, logvar: Array) -> tuple[float, Array, Array]:
     lv = xp.clip(logvar, -LOGVAR_CLIP, LOGVAR_CLIP)
     var = xp.exp(lv)
     m, v, l64 = (a.astype(xp.float64, copy=False) for a in (mu, var, lv))
-    value = 0.5 * float((m * m + v - l64 - 1).sum()) / N
+    value = 0.5 * (m * m + v - l64 - 1).sum() / N
     return value, mu * (1 / N), (var - 1) * (0.5 / N)

@@ -24,7 +24,8 @@ from npae.layers.dense import Dense
 from npae.losses import bce, bce_with_logits, mse
 from npae.network import Sequential
 
-__all__ = ["MODELS", "Autoencoder", "dense_layers", "dense_autoencoder", "check_data"]
+__all__ = ["MODELS", "Autoencoder", "dense_layers", "dense_autoencoder", "check_data",
+           "read_parts"]
 
 #: Every model class by name, so that a saved model can be rebuilt.
 MODELS: dict[str, type] = {}
@@ -61,6 +62,13 @@ def check_data(x: Any, owner: str, name: str = "x", dtype: Any = None,
             raise ValueError(f"{owner}: {name} must lie in [0, 1] {unit_range}, got values "
                              f"in [{lo}, {hi}]")
     return x
+
+
+def read_parts(total: Any, parts: dict[str, Any]) -> tuple[float, dict[str, float]]:
+    """``(total, parts)`` as Python floats, read from the device in one copy: the
+    one host read of a training step, made after its backward pass is queued."""
+    values = backend.to_floats(total, *parts.values())
+    return values[0], dict(zip(parts, values[1:]))
 
 
 class Autoencoder:
@@ -181,29 +189,31 @@ class Autoencoder:
             self.encoder.backward(d_out, input_grad=False)
             if enc_grads:
                 self.encoder.add_to_grads(enc_grads)
-        return sum(parts.values()), parts
+        return read_parts(sum(parts.values()), parts)
 
-    def reconstruction_loss(self, x_hat: Array, x: Array) -> tuple[float, Array, bool]:
-        """``(value, gradient, fused)``; ``fused`` means the gradient is with respect
-        to the input of the decoder's final Sigmoid (see the class docstring)."""
+    def reconstruction_loss(self, x_hat: Array, x: Array) -> tuple[Array, Array, bool]:
+        """``(value, gradient, fused)``, the value unread (a 0-d array); ``fused`` means
+        the gradient is with respect to the input of the decoder's final Sigmoid (see
+        the class docstring)."""
         if self.loss_name == "mse":
-            return (*mse(x_hat, x, self.reduction), False)
+            return (*mse.on_device(x_hat, x, self.reduction), False)
         last = self.decoder.layers[-1]
         if isinstance(last, Sigmoid):
-            return (*bce_with_logits(last._a, x, self.reduction, check=False), True)
-        return (*bce(x_hat, x, self.reduction, check=False), False)
+            return (*bce_with_logits.on_device(last._a, x, self.reduction, check=False), True)
+        return (*bce.on_device(x_hat, x, self.reduction, check=False), False)
 
     # -- hooks for the regularized variants ----------------------------------
     def corrupt(self, x: Array, rng: np.random.Generator) -> Array:
         """What the encoder sees; the plain autoencoder sees ``x`` itself."""
         return x
 
-    def code_penalty(self, h: Array, backward: bool) -> tuple[dict[str, float], Array | None]:
-        """A penalty on the code: ``({name: value}, dh)``; none here."""
+    def code_penalty(self, h: Array, backward: bool) -> tuple[dict[str, Any], Array | None]:
+        """A penalty on the code: ``({name: value}, dh)``; none here. Values may be 0-d
+        arrays: ``_loss`` reads all of a batch's values in one copy."""
         return {}, None
 
     def encoder_penalty(self, x: Array, backward: bool
-                        ) -> tuple[dict[str, float], dict[str, Array] | None]:
+                        ) -> tuple[dict[str, Any], dict[str, Array] | None]:
         """A penalty on the encoder's parameters: ``({name: value}, {param name: grad})``."""
         return {}, None
 

@@ -62,10 +62,10 @@ class ContractiveAutoencoder(Autoencoder):
                 "max_jacobian_elements": self.max_jacobian_elements}
 
     def encoder_penalty(self, x: Array, backward: bool
-                        ) -> tuple[dict[str, float], dict[str, Array] | None]:
+                        ) -> tuple[dict[str, Any], dict[str, Array] | None]:
         """``({"contractive": value}, {param name: grad})`` at the encoder's input ``x``."""
         if self.lam == 0:
             return {"contractive": 0.0}, None
-        value, grads = contractive(x, self.encoder, self.lam, grads=backward,
-                                   max_jacobian_elements=self.max_jacobian_elements)
+        value, grads = contractive.on_device(x, self.encoder, self.lam, grads=backward,
+                                             max_jacobian_elements=self.max_jacobian_elements)
         return {"contractive": value}, grads if backward else None

@@ -104,11 +104,12 @@ class SparseAutoencoder(Autoencoder):
         own = {"rho": self.rho, "beta": self.beta} if self.penalty == "kl" else {"lam": self.lam}
         return {**super().config(), "penalty": self.penalty, **own}
 
-    def code_penalty(self, h: Array, backward: bool) -> tuple[dict[str, float], Array | None]:
+    def code_penalty(self, h: Array, backward: bool) -> tuple[dict[str, Any], Array | None]:
         """``({"sparsity": value}, dh)`` from :func:`~npae.penalties.kl_sparsity`
         or :func:`~npae.penalties.l1_activity`."""
         if self.penalty == "kl":
-            value, dh = kl_sparsity(h, self.rho, self.beta)
+            # the Sigmoid code, checked at construction, keeps rho_hat in [0, 1]
+            value, dh = kl_sparsity.on_device(h, self.rho, self.beta, check=False)
         else:
-            value, dh = l1_activity(h, self.lam)
+            value, dh = l1_activity.on_device(h, self.lam)
         return {"sparsity": value}, dh if backward else None

@@ -42,7 +42,7 @@ from npae.layers.activations import Activation, Sigmoid, sigmoid, softplus
 from npae.layers.base import Array, Layer, as_generator, check_real
 from npae.layers.dense import Dense
 from npae.losses import bce_with_logits, mse
-from npae.models.autoencoder import Autoencoder, check_data, dense_layers
+from npae.models.autoencoder import Autoencoder, check_data, dense_layers, read_parts
 from npae.network import Sequential
 from npae.penalties import LOGVAR_CLIP, gaussian_kl
 
@@ -287,12 +287,13 @@ class VAE(Autoencoder):
         return ((diff * diff).sum(axis=axes) * (-0.5 / self.variance)
                 - 0.5 * D * (_LOG_2PI + math.log(self.variance)))
 
-    def _reconstruction(self, params: Array, x: Array) -> tuple[float, Array]:
-        """Batch-mean ``-log p(x | z)`` and its gradient with respect to ``params``."""
+    def _reconstruction(self, params: Array, x: Array) -> tuple[Array, Array]:
+        """Batch-mean ``-log p(x | z)`` (unread, a 0-d array) and its gradient with
+        respect to ``params``."""
         if self.likelihood == "bernoulli":
-            return bce_with_logits(params, x, "batchmean", check=False)
+            return bce_with_logits.on_device(params, x, "batchmean", check=False)
         # mse(batchmean) = ||x - m||^2 / N with gradient 2 (m - x) / N
-        value, grad = mse(params, x, "batchmean")
+        value, grad = mse.on_device(params, x, "batchmean")
         D = math.prod(x.shape[1:])
         const = 0.5 * D * (_LOG_2PI + math.log(self.variance))
         return value * (0.5 / self.variance) + const, grad * (0.5 / self.variance)
@@ -305,7 +306,7 @@ class VAE(Autoencoder):
         z = reparameterize(mu, logvar, eps)
         params, fused = self._decoder_params(z, training=backward)
         recon, d_params = self._reconstruction(params, x)
-        kl, dmu_kl, dlogvar_kl = gaussian_kl(mu, logvar)
+        kl, dmu_kl, dlogvar_kl = gaussian_kl.on_device(mu, logvar)
         if backward:
             d = d_params
             layers = self.decoder.layers[:-1] if fused else self.decoder.layers
@@ -317,7 +318,7 @@ class VAE(Autoencoder):
                 dlogvar += self.beta * dlogvar_kl
             xp = get_array_module(dmu)
             self.encoder.backward(xp.concatenate([dmu, dlogvar], axis=1), input_grad=False)
-        return recon + self.beta * kl, {"reconstruction": recon, "kl": kl}
+        return read_parts(recon + self.beta * kl, {"reconstruction": recon, "kl": kl})
 
     # -- inference -----------------------------------------------------------
     def encode(self, x: Array) -> Array:
