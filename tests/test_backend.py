@@ -130,3 +130,15 @@ def test_npae_command_with_a_bad_npae_backend_is_a_one_line_error(value, message
     assert proc.returncode == 2
     assert len(proc.stderr.strip().splitlines()) == 1 and message in proc.stderr, proc.stderr
     assert f"NPAE_BACKEND={value!r}" in proc.stderr
+
+
+def test_host_value_gives_a_float_and_keeps_the_unread_form():
+    from npae.losses import mse
+
+    a, b = np.array([[1.0, 2.0]], np.float32), np.array([[0.0, 0.0]], np.float32)
+    value, grad = mse(a, b)
+    unread, grad2 = mse.on_device(a, b)
+    assert type(value) is float and value == 2.5
+    assert not isinstance(unread, float) and unread.dtype == np.float64 and float(unread) == 2.5
+    np.testing.assert_array_equal(grad, grad2)
+    assert mse.__name__ == "mse" and "Squared error" in mse.__doc__
