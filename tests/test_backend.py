@@ -139,6 +139,6 @@ def test_host_value_gives_a_float_and_keeps_the_unread_form():
     value, grad = mse(a, b)
     unread, grad2 = mse.on_device(a, b)
     assert type(value) is float and value == 2.5
-    assert not isinstance(unread, float) and unread.dtype == np.float64 and float(unread) == 2.5
+    assert type(unread) is not float and unread.dtype == np.float64 and float(unread) == 2.5
     np.testing.assert_array_equal(grad, grad2)
     assert mse.__name__ == "mse" and "Squared error" in mse.__doc__
