@@ -92,8 +92,8 @@ class EarlyStopping(Callback):
 
 
 def _what(total: float, parts: dict) -> str:
-    """``nan``, or ``nan (overflow in exp)`` when NumPy caught the cause on the way."""
-    return f"{total} ({parts['overflow']})" if "overflow" in parts else f"{total}"
+    """``nan``, or ``nan (overflow encountered in exp)`` when NumPy caught the cause."""
+    return f"{total} ({parts['cause']})" if "cause" in parts else f"{total}"
 
 
 def fit(model: Any, X: Any, epochs: int = 10, batch_size: int = 128, optimizer: Any = None,
@@ -163,7 +163,7 @@ def fit(model: Any, X: Any, epochs: int = 10, batch_size: int = 128, optimizer: 
             with np.errstate(over="raise", invalid="raise"):
                 return model._loss(xb, g if backward else as_generator(0), backward=backward)
         except FloatingPointError as err:
-            return math.nan, {"overflow": str(err)}
+            return math.nan, {"cause": str(err)}
 
     stepped = False
     for cb in callbacks:
