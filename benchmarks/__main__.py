@@ -17,10 +17,11 @@ after one warm-up each).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -93,12 +94,22 @@ def _devices() -> list[tuple[str, str, Callable[[], None], Callable]]:
     return devices
 
 
+@contextlib.contextmanager
+def _restoring(name: str) -> Iterator[None]:
+    """The caller's backend back afterwards, even when a GPU row fails."""
+    try:
+        yield
+    finally:
+        backend.use(name)
+
+
 def run(only: str | None = None, repeat: int = 3) -> dict:
     torch = try_torch()
     threads = n_threads()
     X784 = mnist_like(N)
     rows = []
-    with limit_threads(threads):
+    previous = backend.current()
+    with limit_threads(threads), _restoring(previous):
         for label, tdev, sync, peak_mb in _devices():
             backend.use("cupy" if label == "gpu" else "numpy")
             torch_ok = torch is not None and (tdev == "cpu" or torch.cuda.is_available())
@@ -124,7 +135,6 @@ def run(only: str | None = None, repeat: int = 3) -> dict:
                 print(f"  {label} {name}: npae {row['npae_s']:.3f} s"
                       + (f", PyTorch {row['torch_s']:.3f} s" if "torch_s" in row else ""),
                       flush=True)
-    backend.use("numpy")
     return {"machine": f"{platform.processor() or platform.machine()}, "
                        f"{platform.system()} {platform.release()}",
             "threads": threads, "blas": blas_info(), "numpy": np.__version__,

@@ -69,18 +69,21 @@ def best_of(fn: Callable[[], object], repeat: int = 3, warmup: int = 1) -> float
 
 
 def gpu_pool_mb(fn: Callable[[], object]) -> float:
-    """Device memory (MiB) CuPy's pool holds after ``fn`` runs from an emptied pool.
+    """Device memory (MiB) that CuPy's pool had to add while ``fn`` ran.
 
-    The pool keeps every block it has handed out for reuse, so what it holds
-    afterwards is the high-water mark of the run (CuPy reports no peak itself).
+    The pool keeps every block it hands out for reuse, so starting from a pool
+    emptied of free blocks, its growth is the run's high-water mark above what
+    was already in use (the data and the model, which the CPU column, traced
+    from the same point, leaves out too). CuPy reports no peak itself.
     """
     import cupy  # type: ignore[import-not-found]
 
     pool = cupy.get_default_memory_pool()
     pool.free_all_blocks()
+    before = pool.total_bytes()
     fn()
     cupy.cuda.Device().synchronize()
-    return pool.total_bytes() / 2**20
+    return (pool.total_bytes() - before) / 2**20
 
 
 def peak_memory_mb(fn: Callable[[], object]) -> float:

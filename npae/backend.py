@@ -123,18 +123,24 @@ def to_floats(*scalars: Any) -> tuple[float, ...]:
 
     On a GPU each ``float(x)`` waits for the device and copies on its own; a
     function that needs a value and, say, a range check reads them together.
+    Host numbers are converted where they are and never make the trip.
     """
-    mod = get_array_module(*scalars)
-    if mod is np:
-        return tuple(float(s) for s in scalars)
-    return tuple(asnumpy(mod.stack([mod.asarray(s) for s in scalars])).tolist())
+    values = list(scalars)
+    on_device = [i for i, s in enumerate(scalars) if get_array_module(s) is not np]
+    if on_device:
+        mod = get_array_module(*scalars)
+        read = asnumpy(mod.stack([scalars[i] for i in on_device])).tolist()
+        for i, v in zip(on_device, read):
+            values[i] = v
+    return tuple(float(v) for v in values)
 
 
 def host_value(f: Callable[..., tuple]) -> Callable[..., tuple]:
     """Decorator for a loss or penalty ``f -> (value, gradients...)`` whose value is
-    a 0-d array: the public function returns ``float(value)``, and ``f`` itself stays
-    available as ``.on_device``. Models call ``.on_device`` and read all the values
-    of a batch together (:func:`to_floats`): one device-to-host copy per batch.
+    a 0-d array (or a number, where ``f`` had to read it anyway): the public function
+    returns ``float(value)``, and ``f`` itself stays available as ``.on_device``.
+    Models call ``.on_device`` and read all the values of a batch together
+    (:func:`to_floats`): one device-to-host copy per batch.
     """
     @functools.wraps(f)
     def public(*args: Any, **kwargs: Any) -> tuple:

@@ -279,8 +279,10 @@ def load(path: str | os.PathLike) -> Any:
         raise ValueError(f"npae.load: {_unknown('model', key)}; in {os.fspath(path)!r}; "
                          f"known: {sorted(MODELS)}")
     try:
-        model = cls(_build_layer(arch["encoder"]), _build_layer(arch["decoder"]),
-                    **arch["config"])
+        config = arch["config"]
+        if isinstance(config, dict) and hasattr(cls, "saved_config"):
+            config = cls.saved_config(config)  # a class may read its older files
+        model = cls(_build_layer(arch["encoder"]), _build_layer(arch["decoder"]), **config)
     except (KeyError, TypeError, ValueError) as err:
         raise ValueError(f"npae.load: cannot rebuild the model stored in "
                          f"{os.fspath(path)!r}: {err}") from None

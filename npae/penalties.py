@@ -40,13 +40,12 @@ LOGVAR_CLIP = 80.0
 MAX_JACOBIAN_ELEMENTS = 2 ** 25
 
 
-def _check_hyper(value: Any, name: str, owner: str, *, low: float = 0.0,
-                 open_interval: bool = False) -> float:
-    """A finite real ``>= low`` (or, with ``open_interval``, strictly inside (0, 1))."""
+def _check_hyper(value: Any, name: str, owner: str, *, open_interval: bool = False) -> float:
+    """A finite real ``>= 0`` (or, with ``open_interval``, strictly inside (0, 1))."""
     if open_interval:
         return check_real(value, owner, name, "a number strictly between 0 and 1", 0.0, 1.0,
                           low_open=True)
-    return check_real(value, owner, name, f"a finite number >= {low:g}", low)
+    return check_real(value, owner, name, "a finite number >= 0", 0.0)
 
 
 def _check_code(h: Any, owner: str) -> None:

@@ -103,8 +103,8 @@ def fit(model: Any, X: Any, epochs: int = 10, batch_size: int = 128, optimizer: 
 
     Parameters
     ----------
-    model : Autoencoder (or any model with ``_loss``, ``parameters``, ``check_data``,
-        ``sample_weighted``)
+    model : Autoencoder (or any model with ``_loss``, ``_evaluate``, ``parameters``,
+        ``check_data``, ``sample_weighted``)
     X : array (N, ...)
         Training data, floats in the model's expected range. It is validated once
         (dtype, NaN/Inf, range) and moved to the active backend once.
@@ -196,7 +196,7 @@ def fit(model: Any, X: Any, epochs: int = 10, batch_size: int = 128, optimizer: 
             break
         logs = {k: v / n for k, v in sums.items()}
         if V is not None:
-            logs.update({f"val_{k}": v for k, v in model.evaluate(V, batch_size=1024).items()})
+            logs.update({f"val_{k}": v for k, v in model._evaluate(V, 1024, 0).items()})
             if not all(map(math.isfinite, logs.values())):
                 diverge(f"the validation loss became {logs['val_loss']} after epoch "
                         f"{epoch + 1}", True)

@@ -4,21 +4,25 @@ CI has no GPU, so without this the ``cupy`` branch of npae's one code path
 would run only on machines that have one. :func:`installed` puts a fake
 ``cupy`` module in ``sys.modules`` whose arrays keep their numbers in host
 memory (NumPy computes them, so results must equal the numpy backend's
-bit for bit) but obey CuPy's rules, "NumPy functions cannot take cupy.ndarrays
-as inputs, and vice versa" (CuPy's ndarray reference):
+bit for bit) but obey the rule of CuPy's ndarray reference, "NumPy functions
+cannot take cupy.ndarrays as inputs, and vice versa":
 
-- a device array refuses implicit conversion to NumPy (``np.asarray(x)``) and
-  refuses NumPy functions and ufuncs (``np.exp(x)``): library code must take
-  its array module from the data;
+- a device array refuses implicit conversion to NumPy (``np.asarray(x)``, as
+  CuPy does) and refuses NumPy functions and ufuncs (``np.exp(x)``). The second
+  is stricter than CuPy, which dispatches many of them to itself, on purpose:
+  npae's rule is that library code takes its array module from the data;
 - the fake module's functions, operators and indexing refuse NumPy arrays:
   host data that was never moved to the device is an error, not a silent copy;
-- explicit moves are counted: ``uploads`` (``cupy.asarray`` of host data) and
-  ``reads`` (``float(x)``, ``bool(x)``, ``x.item()``, ``x.get()``: each a
-  device-to-host copy that waits for the GPU), so tests can bound them per batch.
+- explicit moves are counted: ``uploads`` (``cupy.asarray`` of host data, list
+  indices) and ``reads`` (``float(x)``, ``bool(x)``, ``x.item()``, ``x.get()``,
+  printing: each a device-to-host copy that waits for the GPU), so tests can
+  bound them per batch;
+- the arithmetic runs with NumPy's floating-point errors ignored, since a GPU
+  raises none: divergence must show up as a NaN or inf, as it would on CuPy.
 
-Reductions return 0-d device arrays, as CuPy's do. Only the parts of CuPy's API
-that npae uses are modelled; what is missing raises ``AttributeError``, which
-is also what a missing function does in real CuPy.
+Reductions return 0-d device arrays, as CuPy's do. The module exposes only the
+names npae uses (:data:`NAMES`); anything else raises ``AttributeError``. Array
+methods are NumPy's, so the stand-in cannot tell whether CuPy has each method.
 """
 
 from __future__ import annotations
@@ -64,6 +68,13 @@ def _wrap(obj: Any) -> Any:
     if isinstance(obj, list):
         return [_wrap(o) for o in obj]
     return obj
+
+
+def _index(key: Any) -> Any:
+    """An index with device arrays unwrapped; a list inside it is an upload, as in CuPy."""
+    parts = key if isinstance(key, tuple) else (key,)
+    COUNTS["uploads"] += sum(isinstance(k, list) for k in parts)
+    return _unwrap(key, "ndarray indexing")
 
 
 def _read(a: ndarray) -> np.ndarray:
@@ -133,13 +144,15 @@ class ndarray:  # noqa: N801 - the name CuPy gives it
         return (ndarray(row) for row in self._a)
 
     def __repr__(self) -> str:
-        return f"strict_device.ndarray({self._a!r})"
+        return f"strict_device.ndarray({_read(self)!r})"
+
+    __str__ = __repr__
 
     def __getitem__(self, key: Any) -> Any:
-        return _wrap(self._a[_unwrap(key, "ndarray indexing")])
+        return _wrap(self._a[_index(key)])
 
     def __setitem__(self, key: Any, value: Any) -> None:
-        self._a[_unwrap(key, "ndarray indexing")] = _unwrap(value, "ndarray assignment")
+        self._a[_index(key)] = _unwrap(value, "ndarray assignment")
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):  # NumPy's own protocols (__array_interface__, ...) stay hidden
@@ -150,14 +163,16 @@ class ndarray:  # noqa: N801 - the name CuPy gives it
 
         def method(*args: Any, **kwargs: Any) -> Any:
             where = f"ndarray.{name}"
-            return _wrap(attr(*_unwrap(args, where), **_unwrap(kwargs, where)))
+            with np.errstate(all="ignore"):
+                return _wrap(attr(*_unwrap(args, where), **_unwrap(kwargs, where)))
 
         return method
 
 
 def _operator(name: str, in_place: bool) -> Any:
     def op(self: ndarray, *other: Any) -> Any:
-        result = getattr(self._a, name)(*_unwrap(other, f"ndarray.{name}"))
+        with np.errstate(all="ignore"):
+            result = getattr(self._a, name)(*_unwrap(other, f"ndarray.{name}"))
         if result is NotImplemented:
             return result
         return self if in_place else _wrap(result)
@@ -178,7 +193,8 @@ for _form in ("__lt__", "__le__", "__gt__", "__ge__", "__eq__", "__ne__",
 
 def _function(f: Any, where: str) -> Any:
     def call(*args: Any, **kwargs: Any) -> Any:
-        return _wrap(f(*_unwrap(args, where), **_unwrap(kwargs, where)))
+        with np.errstate(all="ignore"):
+            return _wrap(f(*_unwrap(args, where), **_unwrap(kwargs, where)))
 
     call.__name__ = getattr(f, "__name__", where)
     return call
@@ -193,12 +209,22 @@ class _Namespace(types.ModuleType):
         self.__dict__.update(extra)
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("__"):
-            raise AttributeError(name)
+        if name.startswith("__") or (self.__name__ == "cupy" and name not in NAMES):
+            raise AttributeError(f"module {self.__name__!r} has no attribute {name!r} "
+                                 "(strict_device.NAMES lists what the stand-in models)")
         obj = getattr(self._source, name)
         if isinstance(obj, type) or not callable(obj):
             return obj  # dtypes, finfo, constants
         return _function(obj, f"cupy.{name}")
+
+
+#: The ``cupy.<name>`` functions, dtypes and constants npae uses (each in CuPy's API).
+NAMES = frozenset("""
+    abs add arange argmax broadcast_to clip concatenate count_nonzero diagonal divide einsum
+    empty empty_like exp eye finfo float32 float64 full isfinite log log1p matmul maximum
+    multiply negative ones_like result_type sign size sqrt stack take_along_axis tanh
+    tensordot trace where zeros zeros_like
+""".split())
 
 
 def asarray(a: Any, dtype: Any = None) -> ndarray:
@@ -207,6 +233,13 @@ def asarray(a: Any, dtype: Any = None) -> ndarray:
         return a if dtype is None or a.dtype == dtype else a.astype(dtype)
     COUNTS["uploads"] += 1
     return ndarray(np.array(a, dtype=dtype))
+
+
+def array(a: Any, dtype: Any = None) -> ndarray:
+    """Like :func:`asarray`, but device data are copied, as ``cupy.array`` does."""
+    if isinstance(a, ndarray):
+        return ndarray(np.array(a._a, dtype=dtype))
+    return asarray(a, dtype)
 
 
 def asnumpy(a: Any) -> np.ndarray:
@@ -232,7 +265,7 @@ def _module() -> _Namespace:
     cuda = types.SimpleNamespace(runtime=types.SimpleNamespace(getDeviceCount=lambda: 1),
                                  Device=lambda: types.SimpleNamespace(synchronize=lambda: None))
     stride_tricks = types.SimpleNamespace(as_strided=_as_strided)
-    return _Namespace("cupy", np, ndarray=ndarray, asarray=asarray, array=asarray,
+    return _Namespace("cupy", np, ndarray=ndarray, asarray=asarray, array=array,
                       asnumpy=asnumpy, cuda=cuda, get_default_memory_pool=_MemoryPool,
                       lib=types.SimpleNamespace(stride_tricks=stride_tricks),
                       linalg=_Namespace("cupy.linalg", np.linalg))

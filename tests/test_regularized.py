@@ -300,3 +300,23 @@ def test_sparse_saves_only_its_own_hyperparameters(penalty, kwargs, tmp_path):
     back = npae.load(tmp_path / "s.npz")
     assert (back.penalty, back.rho, back.beta, back.lam) == (model.penalty, model.rho,
                                                              model.beta, model.lam)
+
+
+def test_sparse_files_from_before_the_refusal_still_load(tmp_path):
+    """Older files stored rho, beta and lam whatever the penalty (an L1 model given
+    beta=0.5 ignored it): they load, with the hyperparameters that apply."""
+    import json
+
+    model = dense_autoencoder(6, [], 3, code_activation="sigmoid", model=SparseAutoencoder,
+                              penalty="l1", lam=0.02, rng=0)
+    path = tmp_path / "s.npz"
+    model.save(path)
+    with np.load(path) as f:
+        arrays = {k: f[k] for k in f.files}
+    arch = json.loads(str(arrays.pop("__npae__")))
+    arch["config"].update(rho=0.2, beta=0.5)  # what the old config() wrote
+    np.savez(path, __npae__=np.array(json.dumps(arch)), **arrays)
+    back = npae.load(path)
+    assert (back.penalty, back.lam) == ("l1", 0.02)
+    x = np.random.default_rng(0).uniform(0, 1, (4, 6)).astype(np.float32)
+    np.testing.assert_array_equal(back.reconstruct(x), model.reconstruct(x))

@@ -37,11 +37,13 @@ def device():
 
 
 # --------------------------------------------------------------- the stand-in is strict
-def test_the_stand_in_refuses_what_cupy_refuses(device):
+def test_the_stand_in_refuses_host_and_device_mixing(device):
     xp = backend.xp()
     a = xp.asarray(np.arange(4.0))
     with pytest.raises(TypeError, match="implicit conversion to a NumPy array"):
-        np.asarray(a)
+        np.asarray(a)  # as CuPy does
+    # stricter than CuPy (which would dispatch these to itself), on purpose: library code
+    # takes its array module from the data
     with pytest.raises(TypeError, match=r"numpy\.exp was called on a device array"):
         np.exp(a)
     with pytest.raises(TypeError, match=r"numpy\.sum was called on a device array"):
@@ -54,9 +56,11 @@ def test_the_stand_in_refuses_what_cupy_refuses(device):
     total = a.sum()
     assert backend.get_array_module(total) is xp and device == {"uploads": 1, "reads": 0}
     assert float(total) == 6.0 and device["reads"] == 1
-    # to_floats reads several device scalars in one copy
-    assert backend.to_floats(a.min(), a.max(), a.sum()) == (0.0, 3.0, 6.0)
-    assert device["reads"] == 2
+    # to_floats reads several device scalars in one copy, and host numbers not at all
+    assert backend.to_floats(a.min(), a.max(), 2.5, a.sum()) == (0.0, 3.0, 2.5, 6.0)
+    assert device == {"uploads": 1, "reads": 2}
+    with pytest.raises(AttributeError, match="no attribute 'nditer'"):
+        xp.nditer  # noqa: B018  (only the names npae uses are modelled)
 
 
 # --------------------------------------------------------------- gradients on the device

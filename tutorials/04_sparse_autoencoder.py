@@ -227,13 +227,13 @@ fig
 
 # %%
 filters = {"plain": plain_model}
-for label, kw in (("KL, weight 0.001", {"penalty": "kl", "beta": 1e-3}),
-                  ("KL, weight 0.003", {"penalty": "kl", "beta": 3e-3}),
+for label, kw in (("KL, weight 0.001", {"penalty": "kl", "rho": 0.05, "beta": 1e-3}),
+                  ("KL, weight 0.003", {"penalty": "kl", "rho": 0.05, "beta": 3e-3}),
                   ("L1, weight 0.001", {"penalty": "l1", "lam": 1e-3}),
                   ("L1, weight 0.005", {"penalty": "l1", "lam": 5e-3})):
     filters[label] = train(dense_autoencoder(D, [], CODE, code_activation="sigmoid", rng=0,
                                              model=SparseAutoencoder, reduction="mean",
-                                             rho=0.05, **kw), label)
+                                             **kw), label)
 
 print(f"\n{'model':<18} {'mean act.':>10} {'active/input':>13} {'dead units':>11} "
       f"{'MSE/pixel':>10}")

@@ -228,7 +228,10 @@ class Autoencoder:
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
                 or batch_size < 1:
             raise ValueError(f"{name}: batch_size must be a positive int, got {batch_size!r}")
-        X = self.check_data(X, name, "X", training=True)
+        return self._evaluate(self.check_data(X, name, "X", training=True), batch_size, rng)
+
+    def _evaluate(self, X: Array, batch_size: int, rng: Any) -> dict[str, float]:
+        """:meth:`evaluate` on data already validated (``fit``'s validation set)."""
         g = as_generator(rng)
         sums: dict[str, float] = {}
         n = X.shape[0]

@@ -54,10 +54,9 @@ class SparseAutoencoder(Autoencoder):
     beta : float
         Weight of the KL penalty, ``>= 0`` (default 1).
     lam : float
-        Weight of the L1 penalty, ``>= 0`` (default 0.1).
-
-    A hyperparameter of the other penalty (``beta`` with ``penalty="l1"``, say)
-    is refused rather than silently ignored.
+        Weight of the L1 penalty, ``>= 0`` (default 0.1). A hyperparameter of the
+        other penalty (``beta`` with ``penalty="l1"``, say) is refused rather than
+        silently ignored.
     loss : {"mse", "bce"}
     reduction : {"batchmean", "mean", "sum"}
         ``"batchmean"`` by default (see the module docstring for why).
@@ -76,9 +75,7 @@ class SparseAutoencoder(Autoencoder):
         if penalty not in ("kl", "l1"):
             raise ValueError(f"{name}: penalty must be 'kl' or 'l1', got {penalty!r}")
         given = {"rho": rho, "beta": beta, "lam": lam}
-        # a default value is let through: files saved before this check carry all three
-        foreign = [k for k in (("lam",) if penalty == "kl" else ("rho", "beta"))
-                   if given[k] is not None and given[k] != self.DEFAULTS[k]]
+        foreign = [k for k in self._foreign(penalty) if given[k] is not None]
         if foreign:
             weight = "beta" if penalty == "kl" else "lam"
             verb = "does" if len(foreign) == 1 else "do"
@@ -100,9 +97,20 @@ class SparseAutoencoder(Autoencoder):
                     f"Sigmoid, got {type(last).__name__}; build it with "
                     "code_activation='sigmoid', or use penalty='l1'")
 
+    @staticmethod
+    def _foreign(penalty: str) -> tuple[str, ...]:
+        return ("lam",) if penalty == "kl" else ("rho", "beta")
+
     def config(self) -> dict[str, Any]:
         own = {"rho": self.rho, "beta": self.beta} if self.penalty == "kl" else {"lam": self.lam}
         return {**super().config(), "penalty": self.penalty, **own}
+
+    @classmethod
+    def saved_config(cls, config: dict[str, Any]) -> dict[str, Any]:
+        """A stored config as the constructor takes it: files written before the other
+        penalty's hyperparameters were refused carry all three (unused ones included)."""
+        return {k: v for k, v in config.items()
+                if k not in cls._foreign(config.get("penalty", "kl"))}
 
     def code_penalty(self, h: Array, backward: bool) -> tuple[dict[str, Any], Array | None]:
         """``({"sparsity": value}, dh)`` from :func:`~npae.penalties.kl_sparsity`
