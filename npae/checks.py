@@ -55,6 +55,11 @@ def _cases() -> Iterator[tuple[str, Callable[[np.random.Generator], GradcheckRep
         yield f"bce_with_logits[{r}]", lambda rng, r=r: check_function(
             lambda z, t: losses.bce_with_logits(z, t, r), dev(3 * rng.standard_normal((3, 4))),
             dev(rng.uniform(0, 1, (3, 4))), name=f"bce_with_logits[{r}]")
+    for r in ("mean", "sum"):
+        yield f"softmax_cross_entropy[{r}]", lambda rng, r=r: check_function(
+            lambda z, y: losses.softmax_cross_entropy(z, y, r),
+            dev(3 * rng.standard_normal((4, 5))), dev(rng.integers(0, 5, 4)), wrt=(0,),
+            name=f"softmax_cross_entropy[{r}]")
     yield "Autoencoder[mse]", lambda rng: check_model(
         dense_autoencoder(6, [5], 3, activation="tanh", rng=0, dtype=F64),
         dev(rng.uniform(0, 1, (4, 6))), name="Autoencoder[mse]")

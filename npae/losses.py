@@ -1,6 +1,6 @@
-"""Reconstruction losses as pure functions returning ``(value, gradient)``.
+"""Losses as pure functions returning ``(value, gradient)``.
 
-Each takes ``reduction``:
+The reconstruction losses (``mse``, ``bce``, ``bce_with_logits``) take ``reduction``:
 
 - ``"mean"``: divide the sum by the number of elements ``M`` (per-pixel error,
   the number the lectures report);
@@ -9,7 +9,8 @@ Each takes ``reduction``:
   samples: a per-sample log-likelihood, as in the VAE).
 
 The gradient is that of the reduced value, so it carries the same ``1/M`` or
-``1/N`` factor.
+``1/N`` factor. ``softmax_cross_entropy``, the classifier's loss, takes ``"mean"``
+(over samples) or ``"sum"``.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from npae.backend import get_array_module, host_value, to_floats
 from npae.layers.activations import sigmoid
 from npae.layers.base import Array
 
-__all__ = ["mse", "bce", "bce_with_logits", "REDUCTIONS"]
+__all__ = ["mse", "bce", "bce_with_logits", "softmax_cross_entropy", "REDUCTIONS"]
 
 REDUCTIONS = ("mean", "sum", "batchmean")
 
@@ -157,3 +158,97 @@ def bce_with_logits(logits: Array, target: Array, reduction: str = "mean",
     s -= target
     s *= 1 / D
     return value, s
+
+
+def _check_labels(logits: Array, labels: Array, owner: str, check: bool) -> None:
+    """Shapes and dtypes always; value ranges (one host read) only when ``check``."""
+    shape = getattr(logits, "shape", None)
+    if getattr(logits, "ndim", None) != 2:
+        raise ValueError(f"{owner}: logits must be (N, C), got shape {shape}")
+    if logits.dtype.kind != "f":
+        raise TypeError(f"{owner}: logits must be a floating-point array, got dtype "
+                        f"{logits.dtype}")
+    N, C = shape
+    if N == 0:
+        raise ValueError(f"{owner}: empty batch (logits shape {shape})")
+    lshape, kind = getattr(labels, "shape", None), getattr(getattr(labels, "dtype", None),
+                                                           "kind", None)
+    if lshape == (N,):
+        if kind not in ("i", "u"):
+            raise TypeError(f"{owner}: labels of shape (N,) must be integer class indices, "
+                            f"got dtype {labels.dtype}")
+        if check:
+            lo, hi = to_floats(labels.min(), labels.max())
+            if lo < 0 or hi >= C:
+                raise ValueError(f"{owner}: labels must be class indices in [0, {C}), got "
+                                 f"values in [{lo:g}, {hi:g}]")
+    elif lshape == (N, C):
+        if kind != "f":
+            raise TypeError(f"{owner}: labels of shape (N, C) must be probabilities (a float "
+                            f"array), got dtype {labels.dtype}")
+        if check:
+            xp = get_array_module(labels)
+            sums = labels.sum(axis=1, dtype=xp.float64)
+            lo, worst = to_floats(labels.min(), xp.abs(sums - 1).max())
+            tol = 1e3 * float(xp.finfo(labels.dtype).eps)
+            if not (lo >= 0 and worst <= tol):  # also catches NaN
+                raise ValueError(f"{owner}: each row of probability labels must be >= 0 and "
+                                 f"sum to 1, got a smallest entry {lo:g} and a row sum "
+                                 f"{worst:g} away from 1")
+    else:
+        raise ValueError(f"{owner}: labels must be class indices of shape ({N},) or "
+                         f"probabilities of shape ({N}, {C}) for logits {shape}, got shape "
+                         f"{lshape}")
+
+
+@host_value
+def softmax_cross_entropy(logits: Array, labels: Array, reduction: str = "mean",
+                          check: bool = True) -> tuple[float, Array]:
+    r"""Cross-entropy of ``p = softmax(z)`` against class labels, from the logits ``z``.
+
+    Per sample ``n``, with target distribution ``t_n`` (one-hot for an integer label)::
+
+        l_n = -sum_c t_nc log p_nc = sum_c t_nc (m_n - z_nc) + (sum_c t_nc) log s_n,
+        m_n = max_c z_nc,   s_n = sum_c exp(z_nc - m_n)   (log-sum-exp, never overflows)
+
+    and ``L = sum_n l_n / D`` with ``D = N`` for ``"mean"`` and ``1`` for ``"sum"``.
+
+    Gradient: ``dL/dz_nc = ((sum_c' t_nc') p_nc - t_nc) / D``, which is the familiar
+    ``(softmax - onehot) / N`` since each row of ``t`` sums to 1.
+
+    Parameters
+    ----------
+    logits : (N, C) float array
+    labels : (N,) integer class indices in ``[0, C)``, or (N, C) probabilities whose
+        rows sum to 1 (soft or one-hot targets)
+    reduction : ``"mean"`` over samples, or ``"sum"``
+    check : scan the labels' values (one host read); models validate labels once, at
+        their entry point, and turn it off
+
+    Returns
+    -------
+    (value, dlogits)
+    """
+    owner = "softmax_cross_entropy"
+    if reduction not in ("mean", "sum"):
+        raise ValueError(f"{owner}: reduction must be 'mean' or 'sum', got {reduction!r}")
+    _check_labels(logits, labels, owner, check)
+    xp = get_array_module(logits)
+    N, C = logits.shape
+    D = N if reduction == "mean" else 1
+    shifted = logits - logits.max(axis=1, keepdims=True)  # z - m <= 0
+    p = xp.exp(shifted)
+    s = p.sum(axis=1, keepdims=True)
+    p /= s
+    log_s = xp.log(s)
+    if labels.ndim == 1:
+        # one term per row; -(z_y - m) is >= 0 and exact, so confident logits lose nothing
+        value = (log_s[:, 0] - xp.take_along_axis(shifted, labels[:, None], axis=1)[:, 0]).sum()
+        p -= xp.arange(C) == labels[:, None]
+    else:
+        t_sum = labels.sum(axis=1, keepdims=True)
+        value = (t_sum * log_s).sum() - (labels * shifted).sum()
+        p *= t_sum
+        p -= labels
+    p *= 1 / D
+    return _over(value, D), p

@@ -77,7 +77,8 @@ def test_gradcheck_passes():
     assert good == total == len(titles)
     assert "FAIL" not in proc.stdout
     # the suite covers every family: layers, activations, losses and whole models
-    for name in ("Dense", "ReLU", "Sigmoid", "mse", "bce_with_logits", "Autoencoder"):
+    for name in ("Dense", "ReLU", "Sigmoid", "mse", "bce_with_logits", "softmax_cross_entropy",
+                 "Autoencoder"):
         assert any(name in t for t in titles), (name, titles)
 
 
