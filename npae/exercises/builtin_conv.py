@@ -92,12 +92,14 @@ Finally cut the padding off: dx = dxp[:, :, ph:ph + H, pw:pw + W]."""
 
 def _conv_cases(rng: np.random.Generator) -> list[Case]:
     out = []
-    for N, C, O, H, W, k, s, p in ((2, 3, 2, 5, 6, (3, 3), (1, 1), (0, 0)),
+    for N, C, O, H, W, k, s, p in ((2, 3, 4, 5, 6, (3, 3), (1, 1), (0, 0)),
                                    (1, 2, 3, 7, 6, (3, 2), (2, 2), (1, 1)),
                                    (2, 1, 2, 6, 5, (2, 2), (2, 3), (0, 1))):
         Ho, Wo = (H + 2 * p[0] - k[0]) // s[0] + 1, (W + 2 * p[1] - k[1]) // s[1] + 1
+        overlap = ", overlapping windows" if s[0] < k[0] or s[1] < k[1] else ""
         label = (f"N={N}, C={C}, O={O}, {H}x{W} input, kernel {k[0]}x{k[1]}, stride "
-                 f"{s[0] if s[0] == s[1] else s}, padding {p[0] if p[0] == p[1] else p}")
+                 f"{s[0] if s[0] == s[1] else s}, padding {p[0] if p[0] == p[1] else p}"
+                 f"{overlap}")
         out.append(Case(label, {"x": rng.standard_normal((N, C, H, W)),
                                 "W": rng.standard_normal((O, C) + k),
                                 "b": rng.standard_normal(O),
@@ -242,7 +244,8 @@ def _upsample_cases(rng: np.random.Generator) -> list[Case]:
                         {"x": rng.standard_normal((N, C, H, W)),
                          "dy": rng.standard_normal((N, C, H * s[0], W * s[1]))},
                         data={"scale_factor": s},
-                        dims={"N": N, "C": C, "H": H, "W": W, "sh": s[0], "sw": s[1]}))
+                        dims={"N": N, "C": C, "H": H, "W": W, "sh": s[0], "sw": s[1]},
+                        factors={"sh*sw": s[0] * s[1], "sh": s[0], "sw": s[1], "N": N}))
     return out
 
 

@@ -49,6 +49,9 @@ class Case:
     smooth : bool
         False where the function has a kink at the inputs (ties of a max, ReLU at 0):
         central differences are then skipped and only the reference counts.
+    factors : dict of int, optional
+        The factors worth naming when a gradient is off by a constant (``{"N": 3}``);
+        by default any product of up to three ``dims``.
     """
 
     label: str
@@ -56,6 +59,7 @@ class Case:
     data: dict[str, Any] = field(default_factory=dict)
     dims: dict[str, int] = field(default_factory=dict)
     smooth: bool = True
+    factors: dict[str, int] | None = None
 
     def values(self) -> dict[str, Any]:
         """Fresh copies of the arrays, and the data, by name (what one call sees)."""

@@ -80,6 +80,11 @@ def explain_shape(got: np.ndarray, expected: np.ndarray, dims: dict[str, int],
             moved = expected.transpose(perm)
             if moved.shape == got.shape and _close(got, moved):
                 what = "transposed" if got.ndim == 2 else "axes in the wrong order"
+                if len(axes) == expected.ndim and e_txt.startswith("(" + axes[0]):
+                    # the permutation names the student's axes, whatever their sizes
+                    moved_names = [axes[p] for p in perm]
+                    g_txt = "(" + ", ".join(moved_names) + ("," if got.ndim == 1 else "") + ")"
+                    where = f"shape {g_txt}, expected {e_txt}"
                 return f"{what}: {where}"
     if got.ndim == expected.ndim + 1:
         for axis in range(got.ndim):
@@ -104,7 +109,8 @@ def _plain(k: float) -> str:
 
 
 def _product_name(value: float, dims: dict[str, int]) -> str | None:
-    """A product of at most three of the named sizes equal to ``value`` (``"N"``, ``"N*D"``)."""
+    """A product of at most three of the named sizes equal to ``value`` (``"N"``, ``"N*D"``);
+    the first found, trying single sizes first, in the order of ``dims``."""
     items = [(k, v) for k, v in dims.items() if v > 1]
     for r in (1, 2, 3):
         for combo in itertools.combinations(items, r):
@@ -130,8 +136,10 @@ def factor_text(k: float, dims: dict[str, int]) -> str:
     return text
 
 
-def explain_values(got: np.ndarray, expected: np.ndarray, dims: dict[str, int]) -> str:
-    """Why a finite ``got`` of the right shape differs from ``expected``."""
+def explain_values(got: np.ndarray, expected: np.ndarray, dims: dict[str, int],
+                   factors: dict[str, int] | None = None) -> str:
+    """Why a finite ``got`` of the right shape differs from ``expected``; a constant factor
+    is named from ``factors`` (or, when None, from products of ``dims``)."""
     e = expected.astype(np.float64).ravel()
     g = got.astype(np.float64).ravel()
     scale = max(np.abs(e).max(initial=0.0), np.abs(g).max(initial=0.0), 1e-300)
@@ -141,7 +149,7 @@ def explain_values(got: np.ndarray, expected: np.ndarray, dims: dict[str, int]) 
         return "is zero everywhere"
     k = float(g @ e / (e @ e))
     if rel_error(g, k * e) < EXACT:
-        return factor_text(k, dims)
+        return factor_text(k, dims if factors is None else factors)
     if got.ndim == 2 and got.shape[0] == got.shape[1] and _close(got, expected.T):
         return "transposed"
     bad = np.abs(g - e) > THRESHOLD * scale

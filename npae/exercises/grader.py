@@ -99,7 +99,7 @@ def _verdict(got: Any, expected: np.ndarray, numeric: np.ndarray | None, case: C
         err = max(err, rel_error(arr, numeric))
     if err < THRESHOLD:
         return True, err, "right"
-    return False, err, explain_values(arr, expected, case.dims)
+    return False, err, explain_values(arr, expected, case.dims, case.factors)
 
 
 def _grade_case(ex: Exercise, module: Any, path: Path, case: Case) -> dict[str, Any]:
