@@ -7,6 +7,7 @@ Subcommands::
     npae compare-pca            linear autoencoder vs PCA vs SVD, as a table or JSON
     npae train                  train a dense autoencoder variant and save it
     npae bench                  run the benchmark suite
+    npae exercises list|make|check   backprop exercises for students, and their grader
 
 Each takes ``--backend numpy|cupy``.
 
@@ -169,6 +170,12 @@ def _bench(args: argparse.Namespace) -> int:
     return bench_main(args.rest)
 
 
+def _exercises(args: argparse.Namespace) -> int:
+    from npae.exercises.command import run
+
+    return run(args)
+
+
 def _int_at_least(low: int):
     def parse(text: str) -> int:
         try:
@@ -238,6 +245,25 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", default="model.npz")
     s = add("bench", _bench, "run the benchmark suite (python -m benchmarks)")
     s.add_argument("rest", nargs=argparse.REMAINDER, help="arguments for the suite")
+    s = add("exercises", _exercises, "backprop exercises: list them, write a student folder, "
+            "grade it (check's exit status: the number of failed exercises, at most 255)")
+    act = s.add_subparsers(dest="action", required=True)
+    e_list = act.add_parser("list", help="the exercises, their topic and difficulty")
+    e_make = act.add_parser("make", help="write one stub per exercise and a README into DIR")
+    e_make.add_argument("dir", metavar="DIR")
+    e_make.add_argument("--hints", action="store_true", help="put the formulas in the stubs")
+    e_make.add_argument("--force", action="store_true", help="overwrite existing stubs")
+    e_check = act.add_parser("check", help="grade the stubs in DIR; exit status = failures")
+    e_check.add_argument("dir", metavar="DIR")
+    e_check.add_argument("--json", action="store_true", help="print the grade as JSON")
+    e_check.add_argument("--seed", type=_nonnegative, default=0, help="seeds the cases")
+    e_check.add_argument("--time-limit", type=_positive_float, default=30.0,
+                         help="seconds per exercise (default 30)")
+    for e in (e_make, e_check):
+        e.add_argument("--only", nargs="+", metavar="NAME", help="only these exercises")
+    for e in (e_list, e_make, e_check):
+        e.add_argument("--register", action="append", metavar="FILE_OR_MODULE",
+                       help="import this file or module first (its exercises are added)")
     return p
 
 

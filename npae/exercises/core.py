@@ -220,8 +220,8 @@ class Exercise:
 
     def source(self, hints: bool = False) -> str:
         """The student's file, with or without the hints."""
-        note = ("Hints: none in this copy (ask for `npae exercises make DIR --hints`). "
-                "Derive the gradient on paper first.")
+        note = ("Derive it on paper first. (No hints in this copy: they come with\n"
+                "`npae exercises make DIR --hints`.)")
         text = self.hints.strip() if hints else note
         out = []
         for line in self.stub.splitlines():
@@ -239,6 +239,10 @@ class Exercise:
 
 #: Every exercise by name, built-ins first (see :func:`register`).
 EXERCISES: dict[str, Exercise] = {}
+#: The instructor's file each exercise came from, and the file being imported now: the
+#: same file imported again (``check`` run twice in one process) replaces its own.
+_ORIGIN: dict[str, str] = {}
+LOADING: list[str] = []
 
 
 def register(exercise: Exercise, *, replace: bool = False) -> Exercise:
@@ -253,16 +257,22 @@ def register(exercise: Exercise, *, replace: bool = False) -> Exercise:
     if not exercise.name.isidentifier():
         raise ValueError(f"npae.exercises.register: the name must be a Python identifier "
                          f"(it names the student's file), got {exercise.name!r}")
-    if exercise.name in EXERCISES and not replace and EXERCISES[exercise.name] is not exercise:
+    origin = LOADING[-1] if LOADING else None
+    same_file = origin is not None and _ORIGIN.get(exercise.name) == origin
+    if exercise.name in EXERCISES and not (replace or same_file) and \
+            EXERCISES[exercise.name] is not exercise:
         raise ValueError(f"npae.exercises.register: an exercise named {exercise.name!r} "
                          "exists already (pass replace=True to replace it)")
     EXERCISES[exercise.name] = exercise
+    if origin is not None:
+        _ORIGIN[exercise.name] = origin
     return exercise
 
 
 def unregister(name: str) -> None:
     """Remove an exercise from :data:`EXERCISES` (a no-op if it is not there)."""
     EXERCISES.pop(name, None)
+    _ORIGIN.pop(name, None)
 
 
 def select(only: list[str] | None = None) -> list[Exercise]:
@@ -271,6 +281,6 @@ def select(only: list[str] | None = None) -> list[Exercise]:
         return list(EXERCISES.values())
     unknown = [n for n in only if n not in EXERCISES]
     if unknown:
-        raise ValueError(f"npae exercises: unknown exercise {', '.join(map(repr, unknown))}; "
+        raise ValueError(f"unknown exercise {', '.join(map(repr, unknown))}; "
                          f"choose from {', '.join(EXERCISES)}")
     return [EXERCISES[n] for n in dict.fromkeys(only)]

@@ -42,7 +42,8 @@ from npae.exercises.core import Case, Exercise, Gradient, select
 from npae.exercises.diagnose import as_gradient, explain_shape, explain_values
 from npae.gradcheck import CHECK_STEP, THRESHOLD, numerical_gradient, rel_error
 
-__all__ = ["check", "grade_exercise", "load_student", "format_table", "DEFAULT_TIME_LIMIT"]
+__all__ = ["check", "grade_exercise", "load_student", "format_table", "exception_text",
+           "DEFAULT_TIME_LIMIT"]
 
 #: Seconds an exercise may take (all its cases) before it fails as "timed out".
 DEFAULT_TIME_LIMIT = 30.0
@@ -58,7 +59,8 @@ def _where(tb: Any, path: Path) -> str:
     return f" (line {frames[-1].lineno} of {path.name})" if frames else ""
 
 
-def _exception_text(err: BaseException, path: Path) -> str:
+def exception_text(err: BaseException, path: Path) -> str:
+    """``"ValueError: boom (line 12 of dense.py)"``: the error in one line, located."""
     text = str(err).strip().splitlines()[0] if str(err).strip() else ""
     return f"{type(err).__name__}{': ' + text if text else ''}{_where(err.__traceback__, path)}"
 
@@ -76,7 +78,7 @@ def load_student(path: Path) -> Any:
     except SyntaxError as err:
         raise StudentError(f"syntax error in {path.name}, line {err.lineno}: {err.msg}") from None
     except Exception as err:  # noqa: BLE001 - any error of the student's file is a report
-        raise StudentError(f"importing {path.name} failed: {_exception_text(err, path)}") \
+        raise StudentError(f"importing {path.name} failed: {exception_text(err, path)}") \
             from None
     return module
 
@@ -113,7 +115,7 @@ def _grade_case(ex: Exercise, module: Any, path: Path, case: Case) -> dict[str, 
         except NotImplementedError:
             return {"error": f"{part.functions[0]} is not written yet (NotImplementedError)"}
         except Exception as err:  # noqa: BLE001
-            return {"error": f"{part.functions[0]}: {_exception_text(err, path)}"}
+            return {"error": f"{part.functions[0]}: {exception_text(err, path)}"}
         for key, want in ref_out.items():
             have, why = as_gradient(out.get(key))
             want = np.asarray(want, dtype=np.float64)
@@ -132,7 +134,7 @@ def _grade_case(ex: Exercise, module: Any, path: Path, case: Case) -> dict[str, 
                                                      case.arrays[g.wrt], CHECK_STEP)
                 except Exception as err:  # noqa: BLE001
                     return {"error": f"forward failed under central differences: "
-                                     f"{_exception_text(err, path)}"}
+                                     f"{exception_text(err, path)}"}
             verdicts[g.name] = _verdict(grads.get(g.name), np.asarray(ref_grads[g.name]),
                                         numeric, case, g)
     return {"verdicts": verdicts}
@@ -302,9 +304,9 @@ def check(directory: str | Path, only: list[str] | None = None, *, seed: int = 0
     """
     directory = Path(directory)
     if not directory.is_dir():
-        raise ValueError(f"npae exercises check: {directory} is not a folder")
+        raise ValueError(f"check: {directory} is not a folder")
     if not time_limit > 0:
-        raise ValueError(f"npae exercises check: time_limit must be > 0, got {time_limit}")
+        raise ValueError(f"check: time_limit must be > 0, got {time_limit}")
     forked = "fork" in multiprocessing.get_all_start_methods()
     rows = []
     for ex in select(only):

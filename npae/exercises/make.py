@@ -7,7 +7,8 @@ import importlib.util
 import sys
 from pathlib import Path
 
-from npae.exercises.core import EXERCISES, Exercise, select
+from npae.exercises.core import EXERCISES, LOADING, Exercise, select
+from npae.exercises.grader import exception_text
 
 __all__ = ["make", "load_extra", "EXTRA_FILE", "student_readme"]
 
@@ -88,16 +89,23 @@ def load_extra(spec: str | Path) -> list[str]:
     if text.endswith(".py") or Path(text).is_file():
         path = Path(text)
         if not path.is_file():
-            raise ValueError(f"npae exercises: no file {path} to register exercises from")
+            raise ValueError(f"load_extra: no file {path} to register exercises from")
         name = f"npae_exercises_extra_{abs(hash(str(path.resolve())))}"
         module_spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(module_spec)
         sys.modules[name] = module  # dataclasses and pickling look modules up by name
-        module_spec.loader.exec_module(module)
+        LOADING.append(str(path.resolve()))
+        try:
+            module_spec.loader.exec_module(module)
+        except Exception as err:  # an instructor's file: one line, not a traceback
+            raise ValueError(f"load_extra: importing {path} failed: "
+                             f"{exception_text(err, path)}") from err
+        finally:
+            LOADING.pop()
     else:
         try:
             importlib.import_module(text)
         except ImportError as err:
-            raise ValueError(f"npae exercises: cannot import {text!r} to register "
+            raise ValueError(f"load_extra: cannot import {text!r} to register "
                              f"exercises from: {err}") from None
     return [n for n in EXERCISES if n not in before]
