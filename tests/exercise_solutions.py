@@ -190,7 +190,8 @@ BUGS = {
          ["dx wrong", "overlapping"]),
     ],
     "upsample2d": [
-        (".sum(axis=(3, 5))", ".mean(axis=(3, 5))", ["dx wrong", "off by a factor 1/4 = 1/(sh*sw)"]),
+        (".sum(axis=(3, 5))", ".mean(axis=(3, 5))",
+         ["dx wrong", "off by a factor 1/4 = 1/(sh*sw)"]),
         ("dy.reshape(N, C, H, sh, W, sw).sum(axis=(3, 5))", "dy[:, :, ::sh, ::sw]",
          ["dx wrong"]),
     ],

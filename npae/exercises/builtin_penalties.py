@@ -21,7 +21,8 @@ def kl_sparsity(h, rho, beta):
     Shapes: ``h (N, k)`` with entries in (0, 1) (a sigmoid code); ``rho`` in (0, 1) and
     ``beta >= 0`` are floats. Returns a float. With ``rho_hat_j = (1/N) sum_n h[n, j]``:
 
-    ``KL(rho || rho_hat_j) = rho log(rho / rho_hat_j) + (1 - rho) log((1 - rho) / (1 - rho_hat_j))``.
+    ``KL(rho || rho_hat_j) = rho log(rho / rho_hat_j)
+                             + (1 - rho) log((1 - rho) / (1 - rho_hat_j))``.
     """
     rho_hat = h.mean(axis=0)
     kl = rho * np.log(rho / rho_hat) + (1 - rho) * np.log((1 - rho) / (1 - rho_hat))

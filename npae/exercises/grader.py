@@ -130,8 +130,9 @@ def _grade_case(ex: Exercise, module: Any, path: Path, case: Case) -> dict[str, 
             if case.smooth:
                 try:
                     with np.errstate(all="ignore"):
-                        numeric = numerical_gradient(lambda g=g: part.objective(module, case, g),
-                                                     case.arrays[g.wrt], CHECK_STEP)
+                        numeric = numerical_gradient(
+                            lambda p=part, g=g: p.objective(module, case, g),
+                            case.arrays[g.wrt], CHECK_STEP)
                 except Exception as err:  # noqa: BLE001
                     return {"error": f"forward failed under central differences: "
                                      f"{exception_text(err, path)}"}
