@@ -60,9 +60,10 @@ def _backward_functions(tree: ast.Module) -> list[ast.FunctionDef]:
 
 @pytest.mark.parametrize("hints", [False, True])
 def test_written_stubs_hold_no_solution(tmp_path, hints):
-    E.make(tmp_path, hints=hints)
+    E.make(tmp_path, BUILTIN, hints=hints)
     assert (tmp_path / "README.md").is_file()
-    for name, ex in E.EXERCISES.items():
+    for name in BUILTIN:
+        ex = E.EXERCISES[name]
         tree = ast.parse((tmp_path / f"{name}.py").read_text())
         backs = _backward_functions(tree)
         # one backward per gradient-returning part, and each is a docstring + raise only

@@ -434,3 +434,14 @@ print(check_model(buggy, xm))
 # (2) Write a `Scale` layer `y = x * g + b` with per-feature `g` and `b` and check it.
 # (3) Add a Huber loss to the `check_function` example; what happens exactly at the
 # switch point `|r| = δ`?
+
+# %% [markdown]
+# ## Next: the exercises
+#
+# npae hands out the backward passes of its own layers, losses and penalties as
+# exercises, from Dense and ReLU up to Conv2D, the contractive penalty and the VAE's
+# reparameterization. `npae exercises list` shows them; `npae exercises make hw/`
+# writes one file per exercise (the forward written, each `backward` raising
+# `NotImplementedError`; `--hints` adds the formulas); and `npae exercises check hw/`
+# grades your answers against npae's own and against central differences, naming the
+# gradient that is wrong and how, e.g. `dW wrong: off by a factor 2; dx and db right`.
