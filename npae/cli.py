@@ -7,13 +7,14 @@ Subcommands::
     npae compare-pca            linear autoencoder vs PCA vs SVD, as a table or JSON
     npae train                  train a dense autoencoder variant and save it
     npae bench                  run the benchmark suite
-    npae exercises list|make|check   backprop exercises for students, and their grader
+    npae exercises list|make|check|schema   backprop exercises and their grader
 
 Each takes ``--backend numpy|cupy``.
 
 Exit status: 0 on success; 1 when a gradient check fails or training diverges (the
 loss or the held-out loss became NaN/Inf: the reason goes to stderr and nothing is
 saved; lower ``--lr``); 2 for a usage error or bad input (a message, no traceback).
+``npae exercises check`` exits with the number of failed exercises (at most 255).
 """
 
 from __future__ import annotations
@@ -259,6 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     e_check.add_argument("--seed", type=_nonnegative, default=0, help="seeds the cases")
     e_check.add_argument("--time-limit", type=_positive_float, default=30.0,
                          help="seconds per exercise (default 30)")
+    act.add_parser("schema", help="print the JSON schema of check --json")
     for e in (e_make, e_check):
         e.add_argument("--only", nargs="+", metavar="NAME", help="only these exercises")
     for e in (e_list, e_make, e_check):

@@ -174,6 +174,9 @@ def test_diagnosis_per_gradient_in_the_grade(tmp_path):
     ("\n_f = Dense.forward\nDense.forward = lambda self, x: 2 * _f(self, x)\n",
      "the forward output y differs from the reference"),
     ("\nprint('debugging output')\n", "dx, dW and db right on all 3 cases"),
+    ("\n_b = Dense.backward\ndef _in_place(self, dy):\n    dx = _b(self, dy)\n"
+     "    dy *= 2\n    return dx\n\n\nDense.backward = _in_place\n",
+     "Dense.backward wrote into its input 'dy'; compute a new array instead"),
 ])
 def test_bad_student_code_gives_a_clear_report(tmp_path, body, expected):
     write(tmp_path, "dense", body)

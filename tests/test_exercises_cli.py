@@ -60,6 +60,8 @@ def test_make_then_check_end_to_end_with_a_json_grade(tmp_path):
     assert [(r["name"], r["passed"], r["score"]) for r in grade["exercises"]] == \
         [("dense", True, 1.0), ("relu", False, 0.0)]
     assert grade["exercises"][1]["gradients"]["dx"]["diagnosis"].startswith("sign flipped")
+    schema = npae("schema", cwd=tmp_path)
+    assert schema.returncode == 0 and json.loads(schema.stdout) == GRADE_SCHEMA
 
 
 def test_time_limit_and_usage_errors(tmp_path):

@@ -17,7 +17,8 @@ Write the backward pass below (every ``raise NotImplementedError``), then check 
     npae exercises check . --only {name}
 
 Arrays are float64 NumPy arrays. Keep ``forward`` as it is: the grader compares its
-output with npae's. Each gradient has the shape of the variable it belongs to.
+output with npae's. Each gradient has the shape of the variable it belongs to. Return
+new arrays: never write into an array you are given (in a network ``dy`` is shared).
 """
 
 import numpy as np

@@ -1,5 +1,5 @@
-"""``npae exercises list | make DIR | check DIR``: what the subcommand does (the parser lines
-live in :mod:`npae.cli`).
+"""``npae exercises list | make DIR | check DIR | schema``: what the subcommand does
+(the parser lines live in :mod:`npae.cli`).
 
 Exit status of ``check``: the number of exercises that failed (0 when all passed),
 capped at 255, the largest status a process can return. A usage error (no such
@@ -17,6 +17,7 @@ from pathlib import Path
 from npae.exercises.core import select
 from npae.exercises.grader import check, format_table
 from npae.exercises.make import EXTRA_FILE, load_extra, make
+from npae.exercises.schema import GRADE_SCHEMA
 
 __all__ = ["run"]
 
@@ -25,7 +26,7 @@ _STARS = {1: "*", 2: "**", 3: "***"}
 
 def _register(args: argparse.Namespace) -> None:
     """``--register`` files/modules, then ``DIR/exercises_extra.py`` if there is one."""
-    for spec in args.register or []:
+    for spec in getattr(args, "register", None) or []:
         load_extra(spec)
     folder = getattr(args, "dir", None)
     if folder and (Path(folder) / EXTRA_FILE).is_file():
@@ -45,6 +46,9 @@ def _list() -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Carry out ``npae exercises <action>``; the exit status."""
+    if args.action == "schema":
+        print(json.dumps(GRADE_SCHEMA, indent=2))
+        return 0
     _register(args)
     if args.action == "list":
         return _list()

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["Case", "Gradient", "LayerPart", "FunctionPart", "Exercise", "EXERCISES",
-           "register", "unregister", "select"]
+           "register", "unregister", "select", "InPlaceError"]
 
 
 @dataclass
@@ -80,6 +80,22 @@ class Gradient:
     axes: tuple[str, ...] = ()
 
 
+class InPlaceError(Exception):
+    """The student's code wrote into an array it was given."""
+
+
+def _untouched(case: Case, given: Mapping[str, Any], who: str) -> None:
+    """Refuse a call that wrote into its inputs: the caller may still need them (``dy`` is
+    shared with other layers in a network), and npae's own code never does it."""
+    arrays = {**case.arrays, **{k: a for k, a in case.data.items() if isinstance(a, np.ndarray)}}
+    for k, original in arrays.items():
+        seen = given[k]
+        if isinstance(seen, np.ndarray) and (seen.shape != original.shape or
+                                             not np.array_equal(seen, original)):
+            raise InPlaceError(f"{who} wrote into its input {k!r}; compute a new array "
+                               "instead (e.g. dx = dy * mask, not dy *= mask)")
+
+
 @dataclass
 class LayerPart:
     """A layer class of the student's file.
@@ -108,6 +124,7 @@ class LayerPart:
         layer = self._build(impl, v)
         y = layer.forward(v[self.input])
         dx = layer.backward(v[self.upstream])
+        _untouched(case, v, f"{self.cls}.backward")
         grads = getattr(layer, "grads", None)
         out: dict[str, Any] = {}
         for g in self.gradients:
@@ -155,6 +172,7 @@ class FunctionPart:
         args = [v[a] for a in self.args]
         back = getattr(impl, self.backward)
         res = back(v[self.upstream], *args) if self.upstream else back(*args)
+        _untouched(case, v, self.backward)
         if not isinstance(res, (tuple, list)):
             res = (res,)
         if len(res) != len(self.gradients):

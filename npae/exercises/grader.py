@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from npae.exercises.core import Case, Exercise, Gradient, select
+from npae.exercises.core import Case, Exercise, Gradient, InPlaceError, select
 from npae.exercises.diagnose import as_gradient, explain_shape, explain_values
 from npae.gradcheck import CHECK_STEP, THRESHOLD, numerical_gradient, rel_error
 
@@ -114,6 +114,8 @@ def _grade_case(ex: Exercise, module: Any, path: Path, case: Case) -> dict[str, 
                 out, grads = part.run(module, case)
         except NotImplementedError:
             return {"error": f"{part.functions[0]} is not written yet (NotImplementedError)"}
+        except InPlaceError as err:
+            return {"error": str(err)}
         except Exception as err:  # noqa: BLE001
             return {"error": f"{part.functions[0]}: {exception_text(err, path)}"}
         for key, want in ref_out.items():
