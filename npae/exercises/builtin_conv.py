@@ -150,7 +150,8 @@ class MaxPool2D:
         y = np.full((N, C, Ho, Wo), -np.inf)
         for a in range(kh):
             for e in range(kw):
-                y = np.maximum(y, x[:, :, a:a + sh * (Ho - 1) + 1:sh, e:e + sw * (Wo - 1) + 1:sw])
+                window = x[:, :, a:a + sh * (Ho - 1) + 1:sh, e:e + sw * (Wo - 1) + 1:sw]
+                y = np.maximum(y, window)
         self.x = x  # kept for backward
         return y
 

@@ -153,7 +153,7 @@ def gaussian_kl(mu, logvar):
 def gaussian_kl_backward(mu, logvar):
     """Return ``(dKL/dmu, dKL/dlogvar)``, each (N, J).
 
-    {hints}
+    {hints:kl}
     """
     raise NotImplementedError("gaussian_kl_backward")
 
@@ -170,15 +170,17 @@ def reparameterize(mu, logvar, eps):
 def reparameterize_backward(dz, mu, logvar, eps):
     """Given ``dz = dL/dz`` (N, J), return ``(dL/dmu, dL/dlogvar)``, each (N, J).
 
-    {hints}
+    {hints:z}
     """
     raise NotImplementedError("reparameterize_backward")
 '''
 
-GAUSSIAN_HINTS = """Hints: everything is element-wise.
-  KL: dKL/dmu = mu / N; dKL/dlogvar = (exp(logvar) - 1) / (2 N).
-  z = mu + exp(logvar / 2) eps: dz/dmu = 1 and dz/dlogvar = (1/2) exp(logvar / 2) eps,
-  so dL/dmu = dz and dL/dlogvar = dz * 0.5 * sigma * eps (the 1/2 from logvar / 2)."""
+GAUSSIAN_HINTS = {
+    "kl": """Hints: element-wise, and the 1/N of the batch mean stays.
+  dKL/dmu = mu / N;  dKL/dlogvar = (exp(logvar) - 1) / (2 N).""",
+    "z": """Hints: element-wise. dz/dmu = 1 and dz/dlogvar = (1/2) exp(logvar / 2) eps (the
+1/2 from logvar / 2), so dL/dmu = dz and dL/dlogvar = dz * 0.5 * sigma * eps.""",
+}
 
 
 def _gaussian_kl_ref(mu, logvar):

@@ -213,9 +213,10 @@ class Exercise:
         docstrings with shapes and the forward formula, the forward code, and each
         backward raising ``NotImplementedError``. The token ``{hints}`` (on a line of
         its own, indented as the docstring) is replaced by ``hints`` under ``--hints``
-        and by a one-line note otherwise; nothing else in the text is touched.
-    hints : str
-        The backward formula, or steps towards it.
+        and by a short note otherwise; nothing else in the text is touched. With
+        several backward functions, ``{hints:KEY}`` takes ``hints[KEY]``.
+    hints : str or dict of str
+        The backward formula, or steps towards it (by key for ``{hints:KEY}``).
     reference : object
         A module or namespace with the same names as the stub, computing the right
         gradients (npae's own code for the built-in exercises).
@@ -231,7 +232,7 @@ class Exercise:
     topic: str
     difficulty: int
     stub: str
-    hints: str
+    hints: str | dict[str, str]
     reference: Any
     cases: Callable[[np.random.Generator], list[Case]]
     parts: list[Any]
@@ -240,15 +241,25 @@ class Exercise:
         """The student's file, with or without the hints."""
         note = ("Derive it on paper first. (No hints in this copy: they come with\n"
                 "`npae exercises make DIR --hints`.)")
-        text = self.hints.strip() if hints else note
         out = []
         for line in self.stub.splitlines():
-            if line.strip() == "{hints}":
+            token = line.strip()
+            if token == "{hints}" or (token.startswith("{hints:") and token.endswith("}")):
+                key = token[len("{hints:"):-1] if ":" in token else None
+                text = self.hint(key).strip() if hints else note
                 indent = line[: len(line) - len(line.lstrip())]
                 out += [(indent + t) if t.strip() else "" for t in text.splitlines()]
             else:
                 out.append(line)
         return "\n".join(out).rstrip() + "\n"
+
+    def hint(self, key: str | None = None) -> str:
+        """The hints for ``{hints:key}`` (all of them, joined, when ``key`` is None)."""
+        if isinstance(self.hints, str):
+            return self.hints
+        if key is None:
+            return "\n".join(self.hints.values())
+        return self.hints[key]
 
     @property
     def gradients(self) -> list[str]:

@@ -33,8 +33,8 @@ and whose backward pass is yours to write. In each file:
 The grader runs your code on several random shapes in float64 (strides, padding,
 odd sizes, overlapping windows and ties where they apply), compares every output
 and gradient with npae's reference and with central differences of your forward,
-and tells you which gradient is wrong and how (`dW wrong: off by a factor 2; db and
-dx right`, `transposed`, `shape (C, O, kh, kw), expected (O, C, kh, kw)`) and on
+and tells you which gradient is wrong and how (`dW wrong: off by a factor 2; dx and
+db right`, `transposed`, `shape (C, O, kh, kw), expected (O, C, kh, kw)`) and on
 which case. A gradient passes below a relative error of 1e-7. Leave `forward` as
 it is, keep the file names, and do not rename the functions or classes.
 
