@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import npae.exercises as E
 from npae.exercises import diagnose, grader
@@ -244,6 +246,24 @@ def test_factor_is_named_from_the_case_sizes():
     assert diagnose.explain_values(sq.T, sq, {}) == "transposed"
 
 
+@settings(max_examples=40, deadline=None)
+@given(shape=st.lists(st.integers(2, 5), min_size=2, max_size=4),
+       k=st.sampled_from([2.0, 3.0, 0.5, -1.0, -4.0, 0.25]), seed=st.integers(0, 2**16))
+def test_any_constant_factor_and_any_axis_permutation_are_recognised(shape, k, seed):
+    rng = np.random.default_rng(seed)
+    e = rng.standard_normal(shape)
+    text = diagnose.explain_values(k * e, e, {})
+    if k == -1:
+        assert text == "sign flipped (factor -1)"
+    else:
+        assert text.startswith(f"off by a factor {diagnose._plain(k)}")
+    perm = tuple(rng.permutation(len(shape)))
+    moved = e.transpose(perm)
+    if moved.shape != e.shape:
+        assert diagnose.explain_shape(moved, e, {}).startswith(
+            "transposed" if len(shape) == 2 else "axes in the wrong order")
+
+
 def test_shape_is_written_with_axis_names():
     dims = {"N": 2, "C": 3, "O": 4, "kh": 5, "kw": 1}
     e = np.random.default_rng(1).standard_normal((4, 3, 5, 1))
@@ -365,6 +385,12 @@ def test_instructor_registers_an_exercise_from_the_student_folder(tmp_path, regi
 
 def test_register_refuses_a_clash_and_a_bad_name(registry):
     ex = E.EXERCISES["dense"]
+    with pytest.raises(ValueError, match="difficulty must be 1, 2 or 3"):
+        E.register(E.Exercise(**{**ex.__dict__, "name": "d2", "difficulty": 5}))
+    with pytest.raises(TypeError, match="parts must be a non-empty list"):
+        E.register(E.Exercise(**{**ex.__dict__, "name": "d2", "parts": []}))
+    with pytest.raises(ValueError, match="has no {hints} line"):
+        E.register(E.Exercise(**{**ex.__dict__, "name": "d2", "stub": "import numpy\n"}))
     with pytest.raises(ValueError, match="exists already"):
         E.register(E.Exercise(**{**ex.__dict__}))
     with pytest.raises(ValueError, match="Python identifier"):

@@ -141,6 +141,7 @@ class LayerPart:
 
     @property
     def functions(self) -> tuple[str, ...]:
+        """What the student writes, for messages."""
         return (f"{self.cls}.backward",)
 
 
@@ -166,6 +167,7 @@ class FunctionPart:
         return self.output or self.forward
 
     def run(self, impl: Any, case: Case) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Output and gradients of ``impl``'s functions on ``case``."""
         v = case.values()
         value = getattr(impl, self.forward)(*[v[a] for a in self.args])
         v = case.values()  # fresh copies: a forward that wrote into its inputs changes nothing
@@ -182,12 +184,14 @@ class FunctionPart:
         return {self._out_name(): value}, {g.name: r for g, r in zip(self.gradients, res)}
 
     def objective(self, impl: Any, case: Case, gradient: Gradient) -> float:
+        """The value, or ``sum(upstream * output)``, on the case's current arrays."""
         v = case.values()
         out = getattr(impl, self.forward)(*[v[a] for a in self.args])
         return float(np.sum(v[self.upstream] * out)) if self.upstream else float(out)
 
     @property
     def functions(self) -> tuple[str, ...]:
+        """What the student writes, for messages."""
         return (self.backward,)
 
 
@@ -263,6 +267,7 @@ class Exercise:
 
     @property
     def gradients(self) -> list[str]:
+        """The names of every gradient the exercise grades, in order."""
         return [g.name for p in self.parts for g in p.gradients]
 
 
@@ -283,9 +288,22 @@ def register(exercise: Exercise, *, replace: bool = False) -> Exercise:
     if not isinstance(exercise, Exercise):
         raise TypeError(f"npae.exercises.register: expected an Exercise, got "
                         f"{type(exercise).__name__}")
+    owner = "npae.exercises.register"
     if not exercise.name.isidentifier():
-        raise ValueError(f"npae.exercises.register: the name must be a Python identifier "
+        raise ValueError(f"{owner}: the name must be a Python identifier "
                          f"(it names the student's file), got {exercise.name!r}")
+    if exercise.difficulty not in (1, 2, 3):
+        raise ValueError(f"{owner}: difficulty must be 1, 2 or 3, got {exercise.difficulty!r}")
+    if not exercise.parts or not all(isinstance(p, (LayerPart, FunctionPart))
+                                     for p in exercise.parts):
+        raise TypeError(f"{owner}: parts must be a non-empty list of LayerPart or "
+                        f"FunctionPart, got {exercise.parts!r}")
+    if not callable(exercise.cases):
+        raise TypeError(f"{owner}: cases must be a function rng -> list of Case, got "
+                        f"{type(exercise.cases).__name__}")
+    if "{hints" not in exercise.stub:
+        raise ValueError(f"{owner}: the stub of {exercise.name!r} has no {{hints}} line "
+                         "(in the backward's docstring, where --hints puts the formula)")
     origin = LOADING[-1] if LOADING else None
     same_file = origin is not None and _ORIGIN.get(exercise.name) == origin
     if exercise.name in EXERCISES and not (replace or same_file) and \

@@ -16,6 +16,9 @@ A gradient passes when both relative errors are below
 :data:`npae.gradcheck.THRESHOLD` (1e-7). An exercise's score is the fraction of its
 (case, gradient) checks that pass; it passes when all do.
 
+Everything here runs on the host, in NumPy, whatever npae's backend: the students
+write NumPy, and the references are given NumPy arrays.
+
 The grader is not a sandbox: the student's code runs with the grader's rights.
 """
 

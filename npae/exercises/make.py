@@ -45,6 +45,7 @@ The exercises:
 
 
 def student_readme(exercises: list[Exercise], hints: bool) -> str:
+    """The README of a student folder: how to work, how to check, the exercises."""
     rows = ["| file | exercise | topic | difficulty |", "|---|---|---|---|"]
     rows += [f"| `{ex.name}.py` | {ex.title} | {ex.topic} | {'*' * ex.difficulty} |"
              for ex in exercises]
