@@ -170,8 +170,11 @@ def grade_exercise(ex: Exercise, directory: Path, seed: int = 0) -> dict[str, An
         result = _grade_case(ex, module, path, case)
         if "error" in result:
             failing.append(case.label)
-            for n in names:
-                per_grad[n].update(passed=False, max_error=None, diagnosis=result["error"])
+            for n in names:  # the first failure of each gradient is the one reported
+                entry = per_grad[n]
+                if entry["passed"]:
+                    entry["diagnosis"] = f"{result['error']} (case: {case.label})"
+                entry.update(passed=False, max_error=None)
             if first_fail is None:
                 first_fail = (case, result["error"])
             continue
