@@ -76,11 +76,14 @@ def load_student(path: Path) -> Any:
     name = f"npae_student_{path.stem}_{uuid.uuid4().hex[:8]}"
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # a dataclass or a pickle in the student's file needs it
     try:
         spec.loader.exec_module(module)
     except SyntaxError as err:
+        sys.modules.pop(name, None)
         raise StudentError(f"syntax error in {path.name}, line {err.lineno}: {err.msg}") from None
     except Exception as err:  # noqa: BLE001 - any error of the student's file is a report
+        sys.modules.pop(name, None)
         raise StudentError(f"importing {path.name} failed: {exception_text(err, path)}") \
             from None
     return module
