@@ -152,7 +152,7 @@ def _model_cases(dev):
                       dtype=F64), dev(rng.uniform(0, 1, (4, 6))), rng=1)
 
 
-class _Labelled:
+class Labelled:
     """A classifier seen as a model of ``x`` alone (``y`` fixed), for :func:`check_model`."""
 
     def __init__(self, clf, y):
@@ -172,7 +172,7 @@ def _classifier_cases(dev):
         def run(rng):
             x = dev(rng.uniform(0, 1, shape))
             y = dev(rng.integers(0, 3, shape[0]))
-            return check_model(_Labelled(make(), y), x)
+            return check_model(Labelled(make(), y), x)
         return run
 
     ae = dict(activation="tanh", rng=0, dtype=F64)

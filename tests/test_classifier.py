@@ -6,11 +6,15 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.special import softmax
 from sklearn.metrics import log_loss
 
 import npae
 from npae import checks
+from npae.checks import Labelled
+from npae.gradcheck import check_model
 from npae.layers import Dense, ReLU
 from npae.models import (
     Classifier,
@@ -45,6 +49,22 @@ def test_classifier_gradients_pass_the_float64_checks():
         assert r.passed, str(r)
     frozen = next(r for r in reports if r.title == "Classifier[frozen]")
     assert set(frozen.errors) == {"head.0.W", "head.0.b", "head.2.W", "head.2.b"}
+
+
+@settings(max_examples=8, deadline=None)
+@given(n=st.integers(1, 6), d=st.integers(1, 5), code=st.integers(1, 4),
+       hidden=st.lists(st.integers(1, 4), max_size=2), classes=st.integers(2, 5),
+       freeze=st.booleans(), seed=st.integers(0, 2**31 - 1))
+def test_gradients_match_finite_differences_for_random_shapes(n, d, code, hidden, classes,
+                                                              freeze, seed):
+    rng = np.random.default_rng(seed)
+    ae = dense_autoencoder(d, [3], code, activation="tanh", rng=seed, dtype=np.float64)
+    clf = classifier_from(ae, classes, hidden=hidden, activation="tanh", freeze=freeze,
+                          rng=seed)
+    x, y = rng.uniform(0, 1, (n, d)), rng.integers(0, classes, n)
+    report = check_model(Labelled(clf, y), x)
+    assert report.passed, str(report)
+    assert any(k.startswith("encoder.") for k in report.errors) is not freeze
 
 
 def test_a_frozen_encoder_gets_no_gradient_no_backward_and_no_update(digits, monkeypatch):
