@@ -89,4 +89,4 @@ def test_part_c_prints_retrieval_precision(run):
     rows = _table(out, "Precision@10 of retrieval")
     assert [int(r[0]) for r in rows] == [2, 4, 8, 16, 32]
     assert all(10 < float(c) <= 100 for r in rows for c in r[1:])
-    assert re.search(r"at d = 8: precision@10 PCA [\d.]+%, AE [\d.]+%", out)
+    assert re.search(r"at d = 4: precision@10 PCA [\d.]+%, AE [\d.]+%", out)
