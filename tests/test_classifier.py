@@ -226,3 +226,10 @@ def test_save_and_load_round_trip(digits, tmp_path, freeze):
     other.load_weights(path)
     np.testing.assert_array_equal(other.predict_proba(X), clf.predict_proba(X))
     assert math.isfinite(loaded.loss(X, np.zeros(40, int))[0])
+
+
+def test_verbose_epoch_lines_show_the_accuracy(digits, capsys):
+    X, y, Xt, yt = digits
+    _small().fit(X[:200], y[:200], epochs=1, batch_size=50, validation=(Xt, yt), verbose=2)
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert line.startswith("epoch 1/1:") and "accuracy" in line and "val_accuracy" in line
