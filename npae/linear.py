@@ -9,7 +9,11 @@ subspace reconstructs equally well). :func:`compare` trains one and measures all
 PCA here follows the lecture: centre the data, ``Sigma = X_c^T X_c / (N - 1)``,
 ``Sigma = V Lambda V^T``; the top-k eigenvectors (rows of ``components_``) span the
 subspace that minimises the squared reconstruction error, which is the sum of the
-discarded eigenvalues (times ``(N - 1) / (N d)`` for the per-pixel MSE).
+discarded eigenvalues (times ``(N - 1) / (N d)`` for the per-pixel MSE). The lecture's
+"SVD error" is the same PCA reached by the other route, the SVD of the centred data
+``X_c = U S V^T`` (``V`` again, ``Lambda = S^2 / (N - 1)``), so it equals PCA's error;
+:func:`svd_reconstruction` is the truncated SVD of the data *without* centring, a
+different and larger error, the cost of forgetting to centre.
 
 All decompositions run in float64 for accuracy; fitted arrays are stored in the input's
 dtype, and float32 data stays float32 through ``transform``/``inverse_transform``.
@@ -186,8 +190,11 @@ def svd_reconstruction(X: Array, k: int, X_fit: Array | None = None) -> Array:
     rank-k approximation of ``X`` (Eckart–Young), whose squared error is the sum of the
     discarded squared singular values.
 
-    This is the lecture's "SVD error" column, and it differs from PCA: PCA removes the
-    mean first and fits a k-dimensional *affine* subspace through it, while the SVD fits a
+    This is *not* the lecture's "SVD error" column: that one is PCA computed by the SVD
+    of the centred data (``PCA(k, method="svd")``, :func:`compare`'s ``svd_mse``), and it
+    equals PCA's error. This function answers "what if you forget to centre"
+    (:func:`compare`'s ``svd_uncentred_mse``): PCA removes the mean first and fits a
+    k-dimensional *affine* subspace through it, while the uncentred SVD fits a
     k-dimensional *linear* subspace through the origin, so one of its k directions is
     mostly spent on the mean image. On the data it was fitted to, its error therefore lies
     between PCA's with k components (below) and PCA's with k - 1 (above).
@@ -292,7 +299,7 @@ def principal_angles(A: Array, B: Array, *, degrees: bool = False) -> np.ndarray
 
 # --------------------------------------------------------------------------- comparison
 _HEADER = ("Latent Dimension", "Autoencoder Error (Linear)", "PCA Error", "SVD Error",
-           "Max angle (deg)")
+           "SVD Error (uncentred)", "Max angle (deg)")
 
 
 class Comparison:
@@ -302,7 +309,7 @@ class Comparison:
     ----------
     rows : list of dict
         Keys ``"latent_dim"``, ``"ae_mse"``, ``"pca_mse"``, ``"svd_mse"``,
-        ``"max_angle_deg"`` (plain Python floats / ints).
+        ``"svd_uncentred_mse"``, ``"max_angle_deg"`` (plain Python floats / ints).
     models : dict
         The trained linear autoencoder for each k.
     histories : dict
@@ -329,7 +336,8 @@ class Comparison:
         lines = ["| " + " | ".join(_HEADER) + " |", "|" + "---|" * len(_HEADER)]
         for r in self.rows:
             lines.append(f"| {r['latent_dim']} | {r['ae_mse']:.4f} | {r['pca_mse']:.4f} | "
-                         f"{r['svd_mse']:.4f} | {r['max_angle_deg']:.2f} |")
+                         f"{r['svd_mse']:.4f} | {r['svd_uncentred_mse']:.4f} | "
+                         f"{r['max_angle_deg']:.2f} |")
         return "\n".join(lines)
 
     __str__ = to_markdown
@@ -344,6 +352,11 @@ class Comparison:
 def _mse(a: np.ndarray, b: np.ndarray) -> float:
     diff = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
     return float(np.mean(diff * diff))
+
+
+def _project(X: np.ndarray, mean: np.ndarray, V: np.ndarray) -> np.ndarray:
+    """``mean + (X - mean) V^T V``: the projection onto the affine span of the rows of V."""
+    return mean + ((X - mean) @ V.T) @ V
 
 
 def _decoder_weight(model: Any) -> np.ndarray:
@@ -389,8 +402,11 @@ def compare(X: Array, ks: Iterable[int] = (2, 4, 6), *, epochs: int = 60,
     r"""Train a linear autoencoder for each k and compare it with PCA and the truncated SVD.
 
     For each k: a dense autoencoder ``d -> k -> d`` with identity activations and biases,
-    trained with Adam on the MSE; PCA with k components; the rank-k SVD
-    (:func:`svd_reconstruction`, uncentred). All three are fitted on ``X``; the errors are
+    trained with Adam on the MSE; PCA with k components (eigendecomposition of the
+    covariance); the lecture's SVD column, PCA computed by its other route, the SVD of
+    the centred training data ``X_c = U S V^T`` (equal to PCA's error up to rounding);
+    and the rank-k truncated SVD of the *uncentred* data (:func:`svd_reconstruction`:
+    what forgetting to centre costs). All are fitted on ``X``; the errors are
     the mean squared error per pixel on ``X_test`` when given, else on ``X``. The angle
     column is the largest principal angle between the decoder's column space (the row space
     of its weight ``W`` (k, d), i.e. the column space of ``W^T``) and the top-k principal
@@ -427,10 +443,10 @@ def compare(X: Array, ks: Iterable[int] = (2, 4, 6), *, epochs: int = 60,
     Returns
     -------
     Comparison
-        Rows of ``{"latent_dim", "ae_mse", "pca_mse", "svd_mse", "max_angle_deg"}``;
-        prints as the markdown table
+        Rows of ``{"latent_dim", "ae_mse", "pca_mse", "svd_mse", "svd_uncentred_mse",
+        "max_angle_deg"}``; prints as the markdown table
         ``Latent Dimension | Autoencoder Error (Linear) | PCA Error | SVD Error |
-        Max angle (deg)``.
+        SVD Error (uncentred) | Max angle (deg)``.
     """
     from npae.layers.base import as_generator
     from npae.models import dense_autoencoder
@@ -461,6 +477,8 @@ def compare(X: Array, ks: Iterable[int] = (2, 4, 6), *, epochs: int = 60,
     Xtrain = (X64 - offset).astype(dtype)
     Eval = (E64 - offset).astype(dtype)
     stages = list(zip((lr, lr / 10, lr / 100), _stage_epochs(int(epochs))))
+    # the lecture's SVD column: one SVD of the centred training data serves every k
+    by_svd = PCA(max(ks), method="svd").fit(X64)
 
     rows, models, histories = [], {}, {}
     for k in ks:
@@ -478,7 +496,8 @@ def compare(X: Array, ks: Iterable[int] = (2, 4, 6), *, epochs: int = 60,
             "latent_dim": k,
             "ae_mse": _mse(ae_rec, E64),
             "pca_mse": _mse(pca.reconstruct(E64), E64),
-            "svd_mse": _mse(svd_reconstruction(E64, k, X_fit=X64), E64),
+            "svd_mse": _mse(_project(E64, by_svd.mean_, by_svd.components_[:k]), E64),
+            "svd_uncentred_mse": _mse(svd_reconstruction(E64, k, X_fit=X64), E64),
             "max_angle_deg": float(principal_angles(_decoder_weight(model).T,
                                                     pca.components_.T, degrees=True).max()),
         })
@@ -486,5 +505,6 @@ def compare(X: Array, ks: Iterable[int] = (2, 4, 6), *, epochs: int = 60,
         if verbose:
             r = rows[-1]
             print(f"k={k}: AE {r['ae_mse']:.5f}, PCA {r['pca_mse']:.5f}, "
-                  f"SVD {r['svd_mse']:.5f}, max angle {r['max_angle_deg']:.2f} deg")
+                  f"SVD {r['svd_mse']:.5f}, uncentred SVD {r['svd_uncentred_mse']:.5f}, "
+                  f"max angle {r['max_angle_deg']:.2f} deg")
     return Comparison(rows, models, histories)

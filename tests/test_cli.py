@@ -230,14 +230,21 @@ def test_compare_pca_json_matches_pca_and_svd():
     assert (result["n_train"], result["n_test"]) == (len(Xtr), len(Xte))
     rows = {r["latent_dim"]: r for r in result["rows"]}
     assert sorted(rows) == [2, 4, 6]
-    # the full right singular vectors of the uncentred training data, once
+    # the full right singular vectors of the centred and uncentred training data, once
+    mean = Xtr.mean(axis=0)
+    Vc = np.linalg.svd(Xtr - mean, full_matrices=False)[2]
     Vt = np.linalg.svd(Xtr, full_matrices=False)[2]
     for k, row in rows.items():
+        assert list(row) == ["latent_dim", "ae_mse", "pca_mse", "svd_mse", "svd_uncentred_mse",
+                             "max_angle_deg"]
         sk = SkPCA(k).fit(Xtr)
         pca_mse = np.mean((sk.inverse_transform(sk.transform(Xte)) - Xte) ** 2)
-        svd_mse = np.mean((Xte @ Vt[:k].T @ Vt[:k] - Xte) ** 2)
+        svd_mse = np.mean((mean + (Xte - mean) @ Vc[:k].T @ Vc[:k] - Xte) ** 2)
+        uncentred_mse = np.mean((Xte @ Vt[:k].T @ Vt[:k] - Xte) ** 2)
         np.testing.assert_allclose(row["pca_mse"], pca_mse, rtol=1e-6)
         np.testing.assert_allclose(row["svd_mse"], svd_mse, rtol=1e-6)
+        np.testing.assert_allclose(row["svd_mse"], row["pca_mse"], rtol=1e-6)
+        np.testing.assert_allclose(row["svd_uncentred_mse"], uncentred_mse, rtol=1e-6)
         # PCA is the optimal linear reconstruction (on the training data; on held-out
         # data the trained AE may land a hair either side): within 1 %
         assert abs(row["ae_mse"] / row["pca_mse"] - 1) < 0.01, row

@@ -228,10 +228,15 @@ def test_compare_linear_autoencoder_matches_pca_on_digits():
         # PCA is optimal, so the autoencoder can only approach it from above
         assert r["pca_mse"] * (1 - 1e-5) <= r["ae_mse"] <= 1.01 * r["pca_mse"]
         assert r["max_angle_deg"] < 5.0
-        assert r["pca_mse"] <= r["svd_mse"]
+        # the lecture's SVD column is PCA by the SVD of the centred data: PCA's error
+        assert r["svd_mse"] == pytest.approx(r["pca_mse"], rel=1e-6)
+        # on the training data, the uncentred SVD lies between PCA(k) and PCA(k - 1)
+        pca_prev = np.mean((PCA(k - 1).fit(X).reconstruct(X) - X) ** 2)
+        assert r["pca_mse"] <= r["svd_uncentred_mse"] <= pca_prev
     text = str(result)
     assert text.splitlines()[0] == ("| Latent Dimension | Autoencoder Error (Linear) | "
-                                    "PCA Error | SVD Error | Max angle (deg) |")
+                                    "PCA Error | SVD Error | SVD Error (uncentred) | "
+                                    "Max angle (deg) |")
     assert len(text.splitlines()) == 2 + 3
 
 
@@ -243,6 +248,18 @@ def test_compare_with_test_set_and_errors():
     sk = SkPCA(3).fit(Xf)
     assert result[0]["pca_mse"] == pytest.approx(
         np.mean((sk.inverse_transform(sk.transform(Tf)) - Tf) ** 2), rel=1e-6)
+    # independent routes on the held-out set: SVD of the centred training data (the
+    # lecture's SVD column), and of the uncentred one (scipy, not npae's Gram route)
+    mean = Xf.mean(axis=0)
+    Vc = scipy.linalg.svd(Xf - mean, full_matrices=False)[2][:3]
+    Vu = scipy.linalg.svd(Xf, full_matrices=False)[2][:3]
+    assert result[0]["svd_mse"] == pytest.approx(
+        np.mean((mean + (Tf - mean) @ Vc.T @ Vc - Tf) ** 2), rel=1e-6)
+    assert result[0]["svd_uncentred_mse"] == pytest.approx(
+        np.mean((Tf @ Vu.T @ Vu - Tf) ** 2), rel=1e-6)
+    assert result[0]["svd_uncentred_mse"] > 1.01 * result[0]["svd_mse"]
+    assert list(result[0]) == ["latent_dim", "ae_mse", "pca_mse", "svd_mse",
+                               "svd_uncentred_mse", "max_angle_deg"]
     assert set(result.models) == {3} and len(result.histories[3]) == 3
     with pytest.raises(ValueError, match="features"):
         compare(X, ks=(2,), epochs=1, X_test=Tf[:, :10])
@@ -253,10 +270,11 @@ def test_compare_with_test_set_and_errors():
 
 
 def test_comparison_table_format():
-    rows = [{"latent_dim": 2, "ae_mse": 0.05551, "pca_mse": 0.05549, "svd_mse": 0.0576,
-             "max_angle_deg": 0.123}]
+    rows = [{"latent_dim": 2, "ae_mse": 0.05551, "pca_mse": 0.05549, "svd_mse": 0.05549,
+             "svd_uncentred_mse": 0.0576, "max_angle_deg": 0.123}]
     t = linear.Comparison(rows)
-    assert t.to_markdown().splitlines()[2] == "| 2 | 0.0555 | 0.0555 | 0.0576 | 0.12 |"
+    assert t.to_markdown().splitlines()[2] == ("| 2 | 0.0555 | 0.0555 | 0.0555 | 0.0576 | "
+                                               "0.12 |")
     assert t._repr_markdown_() == str(t) == repr(t)
 
 
