@@ -160,8 +160,11 @@ def _linear(t: _Tour) -> bool:
     from npae import linear
 
     kw = {} if t.epochs is None else {"epochs": t.epochs}
+    from npae.cli import _training_failed
+
     table = linear.compare(t.X, ks=(2, 4, 6), X_test=t.Xte, rng=t.seed, **kw)
-    if any(h.diverged for hs in table.histories.values() for h in hs):
+    diverged = [h for hs in table.histories.values() for h in hs if h.diverged]
+    if _training_failed("tour", diverged, " (linear autoencoder); the tour stops here"):
         return False
     print(f"\n== linear autoencoder, PCA and SVD (test MSE per pixel)\n{table}")
     header = ("k", "linear AE", "PCA", "SVD", "SVD, uncentred", "max angle (deg)")
@@ -304,7 +307,7 @@ def _convolutional(t: _Tour) -> bool:
     rows, labels, mses = [t.Xte[:10]], ["input"], {}
     for c in (2, 8):
         ae = conv_autoencoder((1, SIDE, SIDE), (16, 32), bottleneck=(c, 1, 1), rng=t.seed)
-        if not t.train(ae, f"convolutional, code {c}", 15, X=images, batch_size=32):
+        if not t.train(ae, f"convolutional, code {c}", 10, X=images, batch_size=32):
             return False
         mses[c] = t.mse(ae, test)
         rows.append(np.asarray(ae.reconstruct(test[:10])).reshape(10, -1))
@@ -328,7 +331,7 @@ def _vae(t: _Tour) -> bool:
     from npae.models import dense_vae
 
     vae = dense_vae(64, (128,), 2, rng=t.seed)
-    if not t.train(vae, "VAE 64-128-2", 40, lr=1e-3):
+    if not t.train(vae, "VAE 64-128-2", 30, lr=1e-3):
         return False
     samples = np.asarray(vae.sample(30, rng=t.seed))
     viz.image_grid(samples.reshape(-1, SIDE, SIDE), ncols=10,

@@ -194,7 +194,7 @@ def _explode_adam(monkeypatch) -> None:
 def test_tour_divergence_exits_1_and_writes_nothing(tmp_path, monkeypatch, capsys):
     _explode_adam(monkeypatch)
     out = tmp_path / "tour"
-    assert main(["tour", "--out", str(out), "--epochs", "2", "--verbose", "0"]) == 1
+    assert main(["tour", "--quick", "--out", str(out), "--epochs", "2", "--verbose", "0"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("npae tour: training diverged: the loss became")
     assert err.rstrip().endswith("; no figures or model written")
@@ -263,7 +263,7 @@ def test_compare_pca_table_has_the_lectures_header():
 @pytest.mark.slow
 def test_tour_writes_figures_and_a_loadable_model(tmp_path):
     out = tmp_path / "tour"
-    proc = ok(npae_cli("tour", "--out", str(out), "--epochs", "3", "--verbose", "0",
+    proc = ok(npae_cli("tour", "--quick", "--out", str(out), "--epochs", "3", "--verbose", "0",
                        cwd=tmp_path))
     for name in ("reconstructions.png", "latent.png", "loss.png"):
         png = out / name
