@@ -258,8 +258,9 @@ def _sparse(t: _Tour) -> bool:
     t.add(Section("Sparse autoencoder: more units than pixels, few of them on", "04",
                   f"With 100 code units for 64 pixels, the plain autoencoder keeps its units "
                   f"half on (mean activation {act['plain'].mean():.2f}); the KL penalty pulls "
-                  f"them towards rho = {rho} ({act['sparse'].mean():.3f}), and each unit "
-                  "becomes a detector of one stroke or region.",
+                  f"them towards rho = {rho} ({act['sparse'].mean():.3f}): each digit turns "
+                  "on a few units. Below, the input weights of 50 units, the pattern each "
+                  "one responds to.",
                   ("sparse_activation.png", "sparse_filters.png")))
     return True
 
