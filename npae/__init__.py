@@ -13,6 +13,7 @@ from npae import (  # noqa: E402
     layers,
     linear,
     losses,
+    models,
     noise,
     optim,
     penalties,
@@ -20,5 +21,5 @@ from npae import (  # noqa: E402
 from npae.io import load, save  # noqa: E402
 from npae.network import Sequential  # noqa: E402
 
-__all__ = ["backend", "data", "linear", "gradcheck", "layers", "losses", "noise", "optim",
+__all__ = ["backend", "data", "linear", "gradcheck", "layers", "losses", "models", "noise", "optim",
            "penalties", "load", "save", "Sequential", "__version__"]

@@ -3,11 +3,14 @@
 Subcommands::
 
     npae gradcheck              check every built-in gradient (float64), exit 1 on a failure
-    npae tour --out DIR         train a small autoencoder and write its figures
+    npae tour --out DIR         the course in two minutes: every family, figures, index.html
+    npae tour --quick           ten seconds: one small autoencoder and its figures
     npae compare-pca            linear autoencoder vs PCA vs SVD, as a table or JSON
     npae train                  train a dense autoencoder variant and save it
     npae bench                  run the benchmark suite
     npae exercises list|make|check|schema   backprop exercises and their grader
+    npae tutorial list          every tutorial with its one-line topic
+    npae tutorial run NAME      run a tutorial (``--fast``: the small data, seconds)
 
 Each takes ``--backend numpy|cupy``.
 
@@ -24,7 +27,6 @@ import contextlib
 import json
 import math
 import sys
-import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -76,36 +78,12 @@ def _gradcheck(args: argparse.Namespace) -> int:
 
 
 def _tour(args: argparse.Namespace) -> int:
-    from npae import data, viz
-    from npae.models import dense_autoencoder
-    from npae.optim import Adam
+    from npae import tour
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    X, y = data.load("digits", split="train")[:2]
-    Xte, yte = data.load("digits", split="test")[:2]
-    X, Xte = X.reshape(len(X), -1), Xte.reshape(len(Xte), -1)
-    print(f"digits: {len(X)} training and {len(Xte)} test images of 8x8 pixels")
-    ae = dense_autoencoder(X.shape[1], [32], 2, rng=args.seed)
-    t = time.perf_counter()
-    with _divergence_reported_here():
-        hist = ae.fit(X, epochs=args.epochs, batch_size=32, optimizer=Adam(3e-3),
-                      validation=Xte, verbose=args.verbose)
-    if _training_failed("tour", [hist], "; no figures or model written"):
-        return 1
-    mse = ae.evaluate(Xte)["reconstruction"]
-    mean_mse = float(((Xte - X.mean(0)) ** 2).mean())
-    print(f"trained a 64-32-2 autoencoder for {args.epochs} epochs in "
-          f"{time.perf_counter() - t:.1f} s")
-    print(f"held-out reconstruction MSE {mse:.4f} (predicting the mean image: {mean_mse:.4f})")
-    rec = ae.reconstruct(Xte[:10])
-    viz.reconstruction_grid(Xte[:10], rec, image_shape=(8, 8), path=out / "reconstructions.png")
-    viz.latent_scatter(ae.encode(Xte), yte, path=out / "latent.png")
-    viz.loss_curves(hist, path=out / "loss.png")
-    ae.save(out / "model.npz")
-    for name in ("reconstructions.png", "latent.png", "loss.png", "model.npz"):
-        print(f"wrote {out / name}")
-    return 0
+    if args.quick:
+        return tour.quick(Path(args.out), epochs=args.epochs or 40, seed=args.seed,
+                          verbose=args.verbose)
+    return tour.full(Path(args.out), seed=args.seed, verbose=args.verbose, epochs=args.epochs)
 
 
 def _compare_pca(args: argparse.Namespace) -> int:
@@ -159,6 +137,16 @@ def _train(args: argparse.Namespace) -> int:
     ae.save(args.out)
     print(f"saved {args.out}")
     return 0
+
+
+def _tutorial(args: argparse.Namespace) -> int:
+    from npae import tutorials
+
+    if args.action == "list":
+        for t in tutorials.find_tutorials():
+            print(f"{t.name:<40} {t.topic}")
+        return 0
+    return tutorials.run(tutorials.resolve(args.name), fast=args.fast)
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -221,9 +209,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = add("gradcheck", _gradcheck, "check every built-in gradient against finite differences")
     s.add_argument("--only", help="run only the checks whose name contains this text")
-    s = add("tour", _tour, "train a small autoencoder on the digits and write its figures")
+    s = add("tour", _tour, "the course in two minutes on the digits: gradient checks, the "
+            "PCA table, one model of each family with its figure, and index.html")
     s.add_argument("--out", default="npae-tour", help="folder for figures and the model")
-    s.add_argument("--epochs", type=_positive, default=40)
+    s.add_argument("--epochs", type=_positive, default=None,
+                   help="epochs for every model (default: each model's own; --quick: 40)")
+    s.add_argument("--quick", action="store_true",
+                   help="ten seconds: one 64-32-2 autoencoder, three figures, the model")
     s = add("compare-pca", _compare_pca, "linear autoencoder vs PCA vs SVD reconstruction error")
     s.add_argument("--data", default="digits", choices=["digits", "mnist", "fashion-mnist"])
     s.add_argument("--ks", type=_positive, nargs="+", default=[2, 4, 6],
@@ -244,6 +236,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--lr", type=_positive_float, default=1e-3,
                    help="Adam learning rate; too large a rate diverges (exit status 1)")
     s.add_argument("--out", default="model.npz")
+    s = add("tutorial", _tutorial, "list the tutorials, or run one")
+    actions = s.add_subparsers(dest="action", required=True)
+    actions.add_parser("list", help="every tutorial with its one-line topic")
+    r = actions.add_parser("run", help="run one tutorial as a script")
+    r.add_argument("name", help="its number (01), file name, or a unique part of it")
+    r.add_argument("--fast", action="store_true", help="fast mode: the 8x8 digits, few epochs")
     s = add("bench", _bench, "run the benchmark suite (python -m benchmarks)")
     s.add_argument("rest", nargs=argparse.REMAINDER, help="arguments for the suite")
     s = add("exercises", _exercises, "backprop exercises: list them, write a student folder, "

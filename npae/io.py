@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from npae.backend import asnumpy, to_device
-from npae.layers.base import LAYERS, Layer, qualified_name, registered_name
+from npae.layers.base import LAYERS, MODELS, Layer, qualified_name, registered_name
 from npae.network import Sequential
 
 __all__ = ["save", "load", "load_parameters", "architecture"]
@@ -60,8 +60,6 @@ def _layer_spec(layer: Layer) -> dict[str, Any]:
 
 def _model_key(model: Any, strict: bool = True) -> str:
     """The key of ``model``'s class in ``MODELS``; unregistered: refused, or the bare name."""
-    from npae.models.autoencoder import MODELS
-
     cls = type(model)
     key = registered_name(MODELS, cls)
     if key is None and not strict:
@@ -173,8 +171,6 @@ def _check_layers(spec: dict[str, Any], where: str) -> None:
 
 def _check_rebuildable(arch: dict[str, Any]) -> None:
     """Refuse (ValueError) a model that :func:`load` could not rebuild from ``arch``."""
-    from npae.models.autoencoder import MODELS
-
     cls = MODELS[arch["model"]]
     for net in _nets(cls):
         _check_layers(arch[net], net)
@@ -284,9 +280,8 @@ def load(path: str | os.PathLike) -> Any:
     model or layer class, and parameters whose names, shapes or dtypes do not
     match the stored architecture.
     """
-    import npae.models  # noqa: F401  (registers every model class)
-    from npae.models.autoencoder import MODELS
-
+    # npae's own model classes are in MODELS already: importing any npae module runs
+    # npae/__init__.py, which imports npae.models
     arch, arrays = _read(path)
     key = arch.get("model")
     cls = MODELS.get(key) if isinstance(key, str) else None

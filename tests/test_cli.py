@@ -195,7 +195,7 @@ def _explode_adam(monkeypatch) -> None:
 def test_tour_divergence_exits_1_and_writes_nothing(tmp_path, monkeypatch, capsys):
     _explode_adam(monkeypatch)
     out = tmp_path / "tour"
-    assert main(["tour", "--out", str(out), "--epochs", "2", "--verbose", "0"]) == 1
+    assert main(["tour", "--quick", "--out", str(out), "--epochs", "2", "--verbose", "0"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("npae tour: training diverged: the loss became")
     assert err.rstrip().endswith("; no figures or model written")
@@ -231,14 +231,21 @@ def test_compare_pca_json_matches_pca_and_svd():
     assert (result["n_train"], result["n_test"]) == (len(Xtr), len(Xte))
     rows = {r["latent_dim"]: r for r in result["rows"]}
     assert sorted(rows) == [2, 4, 6]
-    # the full right singular vectors of the uncentred training data, once
+    # the full right singular vectors of the centred and uncentred training data, once
+    mean = Xtr.mean(axis=0)
+    Vc = np.linalg.svd(Xtr - mean, full_matrices=False)[2]
     Vt = np.linalg.svd(Xtr, full_matrices=False)[2]
     for k, row in rows.items():
+        assert list(row) == ["latent_dim", "ae_mse", "pca_mse", "svd_mse", "svd_uncentred_mse",
+                             "max_angle_deg"]
         sk = SkPCA(k).fit(Xtr)
         pca_mse = np.mean((sk.inverse_transform(sk.transform(Xte)) - Xte) ** 2)
-        svd_mse = np.mean((Xte @ Vt[:k].T @ Vt[:k] - Xte) ** 2)
+        svd_mse = np.mean((mean + (Xte - mean) @ Vc[:k].T @ Vc[:k] - Xte) ** 2)
+        uncentred_mse = np.mean((Xte @ Vt[:k].T @ Vt[:k] - Xte) ** 2)
         np.testing.assert_allclose(row["pca_mse"], pca_mse, rtol=1e-6)
         np.testing.assert_allclose(row["svd_mse"], svd_mse, rtol=1e-6)
+        np.testing.assert_allclose(row["svd_mse"], row["pca_mse"], rtol=1e-6)
+        np.testing.assert_allclose(row["svd_uncentred_mse"], uncentred_mse, rtol=1e-6)
         # PCA is the optimal linear reconstruction (on the training data; on held-out
         # data the trained AE may land a hair either side): within 1 %
         assert abs(row["ae_mse"] / row["pca_mse"] - 1) < 0.01, row
@@ -257,7 +264,7 @@ def test_compare_pca_table_has_the_lectures_header():
 @pytest.mark.slow
 def test_tour_writes_figures_and_a_loadable_model(tmp_path):
     out = tmp_path / "tour"
-    proc = ok(npae_cli("tour", "--out", str(out), "--epochs", "3", "--verbose", "0",
+    proc = ok(npae_cli("tour", "--quick", "--out", str(out), "--epochs", "3", "--verbose", "0",
                        cwd=tmp_path))
     for name in ("reconstructions.png", "latent.png", "loss.png"):
         png = out / name

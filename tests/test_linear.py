@@ -228,10 +228,15 @@ def test_compare_linear_autoencoder_matches_pca_on_digits():
         # PCA is optimal, so the autoencoder can only approach it from above
         assert r["pca_mse"] * (1 - 1e-5) <= r["ae_mse"] <= 1.01 * r["pca_mse"]
         assert r["max_angle_deg"] < 5.0
-        assert r["pca_mse"] <= r["svd_mse"]
+        # the lecture's SVD column is PCA by the SVD of the centred data: PCA's error
+        assert r["svd_mse"] == pytest.approx(r["pca_mse"], rel=1e-6)
+        # on the training data, the uncentred SVD lies between PCA(k) and PCA(k - 1)
+        pca_prev = np.mean((PCA(k - 1).fit(X).reconstruct(X) - X) ** 2)
+        assert r["pca_mse"] <= r["svd_uncentred_mse"] <= pca_prev
     text = str(result)
     assert text.splitlines()[0] == ("| Latent Dimension | Autoencoder Error (Linear) | "
-                                    "PCA Error | SVD Error | Max angle (deg) |")
+                                    "PCA Error | SVD Error | SVD Error (uncentred) | "
+                                    "Max angle (deg) |")
     assert len(text.splitlines()) == 2 + 3
 
 
@@ -243,6 +248,18 @@ def test_compare_with_test_set_and_errors():
     sk = SkPCA(3).fit(Xf)
     assert result[0]["pca_mse"] == pytest.approx(
         np.mean((sk.inverse_transform(sk.transform(Tf)) - Tf) ** 2), rel=1e-6)
+    # independent routes on the held-out set: SVD of the centred training data (the
+    # lecture's SVD column), and of the uncentred one (scipy, not npae's Gram route)
+    mean = Xf.mean(axis=0)
+    Vc = scipy.linalg.svd(Xf - mean, full_matrices=False)[2][:3]
+    Vu = scipy.linalg.svd(Xf, full_matrices=False)[2][:3]
+    assert result[0]["svd_mse"] == pytest.approx(
+        np.mean((mean + (Tf - mean) @ Vc.T @ Vc - Tf) ** 2), rel=1e-6)
+    assert result[0]["svd_uncentred_mse"] == pytest.approx(
+        np.mean((Tf @ Vu.T @ Vu - Tf) ** 2), rel=1e-6)
+    assert result[0]["svd_uncentred_mse"] > 1.01 * result[0]["svd_mse"]
+    assert list(result[0]) == ["latent_dim", "ae_mse", "pca_mse", "svd_mse",
+                               "svd_uncentred_mse", "max_angle_deg"]
     assert set(result.models) == {3} and len(result.histories[3]) == 3
     with pytest.raises(ValueError, match="features"):
         compare(X, ks=(2,), epochs=1, X_test=Tf[:, :10])
@@ -253,10 +270,11 @@ def test_compare_with_test_set_and_errors():
 
 
 def test_comparison_table_format():
-    rows = [{"latent_dim": 2, "ae_mse": 0.05551, "pca_mse": 0.05549, "svd_mse": 0.0576,
-             "max_angle_deg": 0.123}]
+    rows = [{"latent_dim": 2, "ae_mse": 0.05551, "pca_mse": 0.05549, "svd_mse": 0.05549,
+             "svd_uncentred_mse": 0.0576, "max_angle_deg": 0.123}]
     t = linear.Comparison(rows)
-    assert t.to_markdown().splitlines()[2] == "| 2 | 0.0555 | 0.0555 | 0.0576 | 0.12 |"
+    assert t.to_markdown().splitlines()[2] == ("| 2 | 0.0555 | 0.0555 | 0.0555 | 0.0576 | "
+                                               "0.12 |")
     assert t._repr_markdown_() == str(t) == repr(t)
 
 
@@ -313,3 +331,30 @@ def test_compare_accepts_numpy_integer_epochs(monkeypatch):
     rates = _count_steps(monkeypatch)
     compare(_data(40, 5), ks=(2,), epochs=np.int64(2), rng=0)
     assert len(rates) == 2
+
+
+# --------------------------------------------------------------------------- MNIST
+@pytest.mark.slow
+def test_compare_on_mnist_reproduces_the_lectures_svd_column(mnist_dir, monkeypatch):
+    """The lecture's table on MNIST: PCA and SVD 0.055 / 0.047 / 0.041 (truncated to three
+    decimals), the same numbers; the uncentred SVD is another, larger one. One full-batch
+    epoch of the autoencoder keeps the test fast: only the SVD columns are checked (PCA's
+    against scikit-learn: test_pca_reproduces_lecture_on_mnist).
+    """
+    from sklearn.decomposition import TruncatedSVD
+
+    monkeypatch.setenv("NPAE_DATA", str(mnist_dir))
+    X, T = data.load("mnist").flat, data.load("mnist", "test").flat
+    result = compare(X, ks=(2, 4, 6), epochs=1, batch_size=len(X), X_test=T, rng=0)
+    T64 = T.astype(np.float64)
+    # independent route for the uncentred column: scikit-learn's truncated SVD (ARPACK);
+    # the top k right singular vectors are the first k of the top 6
+    V6 = TruncatedSVD(6, algorithm="arpack", random_state=0).fit(X.astype(np.float64)).components_
+    lecture = {2: 0.055, 4: 0.047, 6: 0.041}
+    for r in result:
+        k = r["latent_dim"]
+        assert r["svd_mse"] == pytest.approx(r["pca_mse"], rel=1e-6)
+        assert math.floor(r["svd_mse"] * 1000) / 1000 == lecture[k]
+        uncentred = np.mean((T64 @ V6[:k].T @ V6[:k] - T64) ** 2)
+        assert r["svd_uncentred_mse"] == pytest.approx(uncentred, rel=1e-6)
+        assert math.floor(uncentred * 1000) / 1000 != lecture[k]

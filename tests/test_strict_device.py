@@ -75,7 +75,7 @@ def test_every_builtin_gradient_check_passes_on_the_device(device):
     ["gradcheck", "--only", "Conv"],
     ["train", "--model", "plain", "--epochs", "1"],
     ["train", "--model", "sparse", "--epochs", "1"],
-    ["tour", "--epochs", "1"],
+    ["tour", "--quick", "--epochs", "1"],
     ["compare-pca", "--ks", "2", "--epochs", "2", "--limit", "200"],
 ], ids=lambda args: " ".join(args[:3]))
 def test_every_npae_command_runs_with_backend_cupy(device, args, tmp_path, monkeypatch, capsys):

@@ -24,15 +24,17 @@
 # | Latent Dimension | Autoencoder Error (Linear) | PCA Error | SVD Error |
 # |---|---|---|---|
 #
-# and this tutorial measures them, explains why the SVD column is *not* the same as
-# PCA's, and then looks inside the trained network for a surprise.
+# and this tutorial measures them, shows why the SVD column *equals* PCA's (it is PCA,
+# computed by the SVD of the centred data), measures what forgetting to centre would
+# cost, and then looks inside the trained network for a surprise.
 #
 # **What you'll learn**
 #
 # - PCA two ways, eigendecomposition of the covariance and SVD of the centred data,
 #   and why they agree;
-# - why PCA's error is the sum of the discarded eigenvalues, and what the lecture's
-#   "SVD error" (a truncated SVD *without* centring, Eckart–Young) measures instead;
+# - why PCA's error is the sum of the discarded eigenvalues, why the lecture's "SVD
+#   error" is the same number, and what a truncated SVD *without* centring
+#   (Eckart–Young) costs instead;
 # - that a linear autoencoder matches PCA's error (to a fraction of a percent) ...
 # - ... yet does **not** learn the principal components: it learns the principal
 #   *subspace*, in a basis that is neither orthogonal nor normalised, and how to get the
@@ -47,8 +49,8 @@
 # jupytext --to notebook tutorials/02_linear_autoencoder_vs_pca_svd.py   # then open the .ipynb
 # ```
 #
-# The full run reads MNIST from `$NPAE_DATA` (or `../shared/data/mnist`, or npae's
-# download cache); without it, it falls back to scikit-learn's 8x8 digits and says so.
+# The full run reads MNIST from `$NPAE_DATA` (or npae's download cache); without it,
+# it falls back to scikit-learn's 8x8 digits and says so.
 # Figures are saved to `./figures` (or to the folder named by `NPAE_FIGURES`).
 
 # %%
@@ -143,7 +145,7 @@ print("eig route vs svd route, largest |difference| of components_:",
 # defined up to its sign, which is why we measured angles between lines; npae fixes the sign (the
 # largest entry of each component is positive), so its two routes agree even in sign.
 #
-# ## 2. How large is PCA's error, and what is the "SVD error"?
+# ## 2. How large is PCA's error, and what if you forget to centre?
 #
 # Reconstructing with the top `k` components, `x̂ = μ + V_k V_k^T (x - μ)`, throws
 # away the variance along the other directions. On the training data the squared error
@@ -151,17 +153,20 @@ print("eig route vs svd route, largest |difference| of components_:",
 #
 # $$ \mathrm{MSE}_\mathrm{PCA}(k) = \frac{N-1}{N D} \sum_{i > k} \lambda_i . $$
 #
-# The lecture's **SVD column** is a different method: the truncated SVD of the
-# *uncentred* data, `X ≈ U_k S_k V_k^T`. By the Eckart–Young theorem this is the best
-# rank-`k` approximation of `X` itself, with squared error `Σ_{i>k} σ_i²` (`σ_i` the
-# singular values of `X`, not of `X_c`). It fits a `k`-dimensional subspace through
-# the *origin*, while PCA fits one through the mean. Both formulas check out:
+# The lecture's **SVD column** is PCA by the second route of section 1: the SVD of the
+# *centred* data gives the same `V_k`, so the same reconstructions and the same error
+# (section 3 measures it). The SVD route only tells a different method if you skip the
+# centring, a classic slip: the truncated SVD of the *uncentred* data,
+# `X ≈ U_k S_k V_k^T`. By the Eckart–Young theorem this is the best rank-`k`
+# approximation of `X` itself, with squared error `Σ_{i>k} σ_i²` (`σ_i` the singular
+# values of `X`, not of `X_c`). It fits a `k`-dimensional subspace through the *origin*,
+# while PCA fits one through the mean. Both error formulas check out:
 
 # %%
 # the right singular vectors and squared singular values of the *uncentred* X
 sigma2, V_unc = np.linalg.eigh(X.T @ X)
 sigma2, V_unc = np.maximum(sigma2[::-1], 0.0), V_unc[:, ::-1]
-print(f"{'k':>3} {'PCA MSE':>10} {'from the λ':>11} {'SVD MSE':>10} {'from the σ':>11}"
+print(f"{'k':>3} {'PCA MSE':>10} {'from the λ':>11} {'uncentred':>10} {'from the σ':>11}"
       f" {'PCA(k-1)':>9}")
 for k in (2, 4, 6):
     pca_err = np.mean((PCA(k).fit(X).reconstruct(X) - X) ** 2)
@@ -173,7 +178,7 @@ for k in (2, 4, 6):
 # %% [markdown]
 # **What to notice:** on the data they were fitted to,
 #
-# $$ \mathrm{MSE}_\mathrm{PCA}(k) \;\le\; \mathrm{MSE}_\mathrm{SVD}(k) \;\le\;
+# $$ \mathrm{MSE}_\mathrm{PCA}(k) \;\le\; \mathrm{MSE}_\mathrm{uncentred}(k) \;\le\;
 #    \mathrm{MSE}_\mathrm{PCA}(k-1). $$
 #
 # The left inequality: a subspace through the origin is one particular affine subspace,
@@ -183,12 +188,17 @@ for k in (2, 4, 6):
 # In words, the uncentred SVD spends about one of its `k` directions on describing the
 # mean image. (The linear autoencoder has biases, so it can do what PCA does.)
 #
+# So much for the lesson: centre first. (The mistake is easy to make because the two
+# routes of section 1 look alike in code; only `X - mu` tells them apart.)
+#
 # ## 3. The lecture's table
 #
 # `npae.linear.compare` trains one linear autoencoder `D → k → D` (identity
 # activations, biases, MSE, Adam with a learning rate that drops twice) for each `k`,
-# fits PCA and the rank-`k` SVD on the same training images, and measures all three on
-# the held-out test images. A fifth column answers a question the errors cannot: is the
+# fits PCA (eigendecomposition of the covariance) and the lecture's SVD column (SVD of
+# the centred training images) on the same training images, and measures them on the
+# held-out test images. Two more columns: the uncentred truncated SVD of section 2, the
+# cost of the slip, and one that answers a question the errors cannot: is the
 # autoencoder's subspace PCA's? It is the largest *principal angle* (section 4) between
 # the span of the decoder's weights and the top-`k` principal subspace.
 
@@ -204,19 +214,21 @@ print(f"trained {len(ks)} linear autoencoders ({epochs} epochs each) in "
 print(table)
 
 # %%
-LECTURE_PCA = {2: 0.055, 4: 0.047, 6: 0.041}  # lecture: PCA on the MNIST test images
-print(f"{'k':>3} {'AE / PCA - 1':>13} {'SVD / PCA - 1':>14}"
-      + (f" {'PCA (lecture)':>14} {'PCA (here)':>11}" if ON_MNIST else ""))
+# lecture: PCA and SVD errors on the MNIST test images, the same numbers in both columns
+LECTURE_PCA = {2: 0.055, 4: 0.047, 6: 0.041}
+print(f"{'k':>3} {'AE / PCA - 1':>13} {'SVD / PCA - 1':>14} {'uncentred / PCA - 1':>20}"
+      + (f" {'lecture':>8} {'PCA, SVD (here)':>16}" if ON_MNIST else ""))
 for row in table:
     k, ae, p, sv = row["latent_dim"], row["ae_mse"], row["pca_mse"], row["svd_mse"]
-    line = f"{k:>3} {100 * (ae / p - 1):+12.3f}% {100 * (sv / p - 1):+13.1f}%"
+    line = (f"{k:>3} {100 * (ae / p - 1):+12.3f}% {sv / p - 1:+14.0e} "
+            f"{100 * (row['svd_uncentred_mse'] / p - 1):+19.1f}%")
     if ON_MNIST:
-        line += f" {LECTURE_PCA[k]:14.3f} {p:11.4f}"
+        line += f" {LECTURE_PCA[k]:8.3f} {p:7.4f} {sv:8.4f}"
     print(line)
 if not ON_MNIST:
-    print(f"\n(The lecture's PCA errors {LECTURE_PCA[2]}, {LECTURE_PCA[4]}, {LECTURE_PCA[6]} "
-          "are for the MNIST test images; these numbers are for the 8x8 digits and are "
-          "not comparable. Run without --fast, with MNIST, to compare.)")
+    print(f"\n(The lecture's PCA and SVD errors {LECTURE_PCA[2]}, {LECTURE_PCA[4]}, "
+          f"{LECTURE_PCA[6]} are for the MNIST test images; these numbers are for the 8x8 "
+          "digits and are not comparable. Run without --fast, with MNIST, to compare.)")
 
 # %% [markdown]
 # **What to notice**
@@ -227,11 +239,14 @@ if not ON_MNIST:
 #   linear autoencoder every local minimum is global, and it is PCA's; Baldi & Hornik,
 #   1989). On the training images PCA is the optimum, a floor the autoencoder can only
 #   approach; on held-out images it may land a hair either side of PCA.
-# - The SVD column is higher, and the gap shrinks as `k` grows: one direction spent on
-#   the mean costs a lot when there are only 2, little when there are 6. On the test
+# - The SVD column equals PCA's to rounding (the relative differences printed, as
+#   fractions, not percent, are 0 or of the order of 1e-15, float64's last digits):
+#   the same subspace, found by a different decomposition. That is the lecture's column.
+# - The uncentred SVD is higher, and the gap shrinks as `k` grows: one direction spent
+#   on the mean costs a lot when there are only 2, little when there are 6. On the test
 #   images the ordering of section 2 is not a theorem any more, but it holds here.
-# - On MNIST the PCA column lands on the lecture's 0.055 / 0.047 / 0.041 (the lecture's
-#   numbers are truncated to three decimals).
+# - On MNIST the PCA and SVD columns land on the lecture's 0.055 / 0.047 / 0.041 (the
+#   lecture's numbers are truncated to three decimals), while the uncentred SVD does not.
 #
 # The whole error curve, for every `k` up to 50 (20 on the digits), follows from one
 # eigendecomposition of each method: project the test images onto all the directions
@@ -243,17 +258,23 @@ Ete = Xte.astype(np.float64)
 Zc = (Ete - mu) @ V_eig[:, :K]                           # PCA codes of the test images
 pca_curve = (np.sum((Ete - mu) ** 2, axis=1, keepdims=True)
              - np.cumsum(Zc**2, axis=1)).mean(axis=0) / D
-Zu = Ete @ V_unc[:, :K]                                  # SVD codes (uncentred)
-svd_curve = (np.sum(Ete**2, axis=1, keepdims=True) - np.cumsum(Zu**2, axis=1)).mean(axis=0) / D
+Zs = (Ete - mu) @ Vt_svd[:K].T                           # the same, by the SVD route
+svd_curve = (np.sum((Ete - mu) ** 2, axis=1, keepdims=True)
+             - np.cumsum(Zs**2, axis=1)).mean(axis=0) / D
+Zu = Ete @ V_unc[:, :K]                                  # SVD codes, uncentred
+unc_curve = (np.sum(Ete**2, axis=1, keepdims=True) - np.cumsum(Zu**2, axis=1)).mean(axis=0) / D
 k_axis = np.arange(1, K + 1)
 print("the curves agree with the table:",
       all(abs(pca_curve[r["latent_dim"] - 1] - r["pca_mse"]) < 1e-6
-          and abs(svd_curve[r["latent_dim"] - 1] - r["svd_mse"]) < 1e-6 for r in table))
+          and abs(svd_curve[r["latent_dim"] - 1] - r["svd_mse"]) < 1e-6
+          and abs(unc_curve[r["latent_dim"] - 1] - r["svd_uncentred_mse"]) < 1e-6
+          for r in table))
 
 fig = NpaeFigure(figsize=(6.5, 4.2), layout="constrained")
 ax = fig.subplots()
-ax.plot(k_axis, pca_curve, "-", label="PCA")
-ax.plot(k_axis, svd_curve, "--", label="truncated SVD (uncentred)")
+ax.plot(k_axis, pca_curve, "-", label="PCA (eigendecomposition)")
+ax.plot(k_axis[::2], svd_curve[::2], "x", color="C0", label="SVD of the centred data")
+ax.plot(k_axis, unc_curve, "--", color="C1", label="truncated SVD, uncentred (a slip)")
 ax.plot([r["latent_dim"] for r in table], [r["ae_mse"] for r in table], "o", color="C3",
         label="linear autoencoder")
 ax.set_xlabel("latent dimension k")
@@ -421,9 +442,10 @@ fig
 # - PCA is the eigendecomposition of the covariance, `C = V Λ V^T`, or equivalently the
 #   SVD of the centred data, `λ_i = s_i² / (N-1)`; its squared error is the discarded
 #   variance.
-# - The lecture's SVD column is the uncentred truncated SVD (Eckart–Young's best rank-`k`
-#   approximation of `X`): a subspace through the origin, so it lies between PCA with
-#   `k` and with `k - 1` components.
+# - The lecture's SVD column is PCA computed by that SVD, so it equals PCA's error.
+#   Forgetting to centre gives the uncentred truncated SVD (Eckart–Young's best
+#   rank-`k` approximation of `X`): a subspace through the origin, whose error lies
+#   between PCA's with `k` and with `k - 1` components.
 # - A linear autoencoder trained on the squared error reaches PCA's error and PCA's
 #   subspace, but its weights are an arbitrary invertible mix of the components; one
 #   `k × k` eigendecomposition turns them back into the components.

@@ -23,6 +23,10 @@ Array = Any  # numpy.ndarray or cupy.ndarray
 
 #: Every layer class by name, so a saved architecture can be rebuilt (see :func:`register`).
 LAYERS: dict[str, type[Layer]] = {}
+#: Every model class by name (filled by ``npae.models.Autoencoder``'s subclass hook). It
+#: lives here, beside ``LAYERS``, so that :mod:`npae.io` and :mod:`npae.models` both reach
+#: it without importing each other.
+MODELS: dict[str, type] = {}
 
 
 def qualified_name(cls: type) -> str:

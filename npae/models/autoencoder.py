@@ -18,8 +18,9 @@ from typing import Any
 import numpy as np
 
 from npae import backend
+from npae.io import load_parameters, save
 from npae.layers.activations import Sigmoid, get_activation
-from npae.layers.base import Array, Layer, as_generator
+from npae.layers.base import MODELS, Array, Layer, as_generator, register
 from npae.layers.dense import Dense
 from npae.losses import bce, bce_with_logits, mse
 from npae.network import Sequential
@@ -27,8 +28,6 @@ from npae.network import Sequential
 __all__ = ["MODELS", "Autoencoder", "dense_layers", "dense_autoencoder", "check_data",
            "read_parts"]
 
-#: Every model class by name, so that a saved model can be rebuilt.
-MODELS: dict[str, type] = {}
 
 
 def check_data(x: Any, owner: str, name: str = "x", dtype: Any = None,
@@ -92,9 +91,7 @@ class Autoencoder:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        from npae.layers.base import register  # a user's class never displaces npae's
-
-        register(MODELS, cls)
+        register(MODELS, cls)  # a user's class never displaces npae's
 
     def __init__(self, encoder: Layer, decoder: Layer, loss: str = "mse", *,
                  reduction: str = "mean", rng: Any = None) -> None:
@@ -267,14 +264,10 @@ class Autoencoder:
 
     def save(self, path: str) -> None:
         """Write the architecture and every parameter to one ``.npz`` (atomically)."""
-        from npae.io import save
-
         save(self, path)
 
     def load_weights(self, path: str) -> None:
         """Load parameters saved from a model of exactly this architecture."""
-        from npae.io import load_parameters
-
         load_parameters(self, path)
 
 

@@ -1,0 +1,111 @@
+"""The built course website (``python docs/build.py``): one page per tutorial with its
+outputs and figures and no failed cell, one API page per public module, math served from
+the site itself.
+
+The site is built once, by CI before the tests (``.ci/run``), into ``$NPAE_DOCS_SITE``;
+without that variable the tests look at ``site/`` in the checkout and skip when it was
+never built (building it takes minutes and the ``docs`` extra).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import pkgutil
+import re
+from html import unescape
+from pathlib import Path
+
+import pytest
+
+import npae
+from npae.tutorials import find_tutorials
+
+REPO = Path(__file__).resolve().parents[1]
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def site() -> Path:
+    env = os.environ.get("NPAE_DOCS_SITE")
+    folder = Path(env) if env else REPO / "site"
+    if not (folder / "index.html").is_file():
+        if env:
+            pytest.fail(f"NPAE_DOCS_SITE={env} holds no built site (run docs/build.py)")
+        pytest.skip("the documentation site is not built (python docs/build.py)")
+    return folder
+
+
+def _public_modules() -> list[str]:
+    names = ["npae"] + [m.name for m in pkgutil.walk_packages(npae.__path__, "npae.")]
+    return sorted(n for n in names if not any(p.startswith("_") for p in n.split(".")))
+
+
+def _words(text: str) -> list[str]:
+    return re.sub(r"[^A-Za-z0-9]+", " ", text).split()
+
+
+def _text(html: str) -> str:
+    return unescape(re.sub(r"<[^>]+>", "", html))
+
+
+def test_one_page_per_tutorial_with_outputs_and_figures(site):
+    record = json.loads((site / "build.json").read_text())
+    tutorials = find_tutorials(REPO / "tutorials")
+    assert [t["name"] for t in record["tutorials"]] == [t.name for t in tutorials]
+    for t, built in zip(tutorials, record["tutorials"]):
+        page = (site / "tutorials" / t.name / "index.html").read_text(encoding="utf-8")
+        assert t.topic in _text(page), t.name
+        assert "Traceback (most recent call last)" not in page, t.name
+        # figures inline, as the notebook showed them
+        assert page.count('src="data:image/png;base64,') >= 1, t.name
+        # the executed notebook: every code cell ran, none raised
+        nb = json.loads((site / "tutorials" / t.name / f"{t.name}.ipynb").read_text())
+        code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+        assert code and all(c["execution_count"] for c in code), t.name
+        assert not [o for c in code for o in c["outputs"] if o["output_type"] == "error"]
+        assert any(o.get("name") == "stdout" for c in code for o in c["outputs"]), t.name
+        # the files it saved are on the site; every figure its source names is among them
+        folder = site / "tutorials" / "figures" / t.name
+        assert built["figures"] and sorted(p.name for p in folder.iterdir()) == built["figures"]
+        for name in built["figures"]:
+            if name.endswith(".png"):
+                data = (folder / name).read_bytes()
+                assert data[:8] == PNG and len(data) > 1000, (t.name, name)
+        named = set(re.findall(r"[\"'](\d\d_[A-Za-z0-9_]+\.png)[\"']", t.path.read_text()))
+        assert named <= set(built["figures"]), (t.name, named - set(built["figures"]))
+
+
+def test_every_public_module_has_an_api_page(site):
+    modules = _public_modules()
+    assert json.loads((site / "build.json").read_text())["modules"] == modules
+    for name in modules:
+        page = site / "api" / name / "index.html"
+        assert page.is_file(), name
+        text = _text(page.read_text(encoding="utf-8"))
+        module = importlib.import_module(name)
+        first = (module.__doc__ or "").strip().splitlines()
+        if first:  # the docstring is rendered (its first words, markup and punctuation aside)
+            words = _words(first[0])[:4]
+            assert " ".join(words) in " ".join(_words(text)), (name, words)
+        for public in [n for n in getattr(module, "__all__", []) if not n.startswith("_")]:
+            assert public in text, (name, public)
+
+
+def test_home_page_is_the_readme_with_links_to_the_tutorial_pages(site):
+    page = (site / "index.html").read_text(encoding="utf-8")
+    title = (REPO / "README.md").read_text().splitlines()[0].lstrip("# ").strip()
+    assert title.split()[0] in _text(page)
+    for t in find_tutorials(REPO / "tutorials"):
+        if f"tutorials/{t.name}.py" in (REPO / "README.md").read_text():
+            assert f'href="tutorials/{t.name}/"' in page, t.name
+
+
+def test_math_is_served_by_the_site_itself(site):
+    assert (site / "assets" / "mathjax" / "MathJax.js").is_file()
+    page = (site / "tutorials" / "02_linear_autoencoder_vs_pca_svd" / "index.html").read_text()
+    scripts = re.findall(r'<script[^>]*src="([^"]+)"', page)
+    assert any(s.endswith("assets/mathjax/MathJax.js") for s in scripts)
+    assert not [s for s in scripts if s.startswith(("http:", "https:", "//"))], scripts
+    assert "$$" in page  # display math, left for MathJax to typeset in the browser
