@@ -69,6 +69,7 @@ def _cases() -> Iterator[tuple[str, Callable[[np.random.Generator], GradcheckRep
     yield from _conv_cases(dev)
     yield from _penalty_cases(dev)
     yield from _model_cases(dev)
+    yield from _classifier_cases(dev)
 
 
 def _conv_cases(dev):
@@ -149,6 +150,43 @@ def _model_cases(dev):
         yield f"VAE[{lik}]", lambda rng, lik=lik: check_model(
             dense_vae(6, (5,), 2, likelihood=lik, activation="tanh", beta=1.5, rng=0,
                       dtype=F64), dev(rng.uniform(0, 1, (4, 6))), rng=1)
+
+
+class _Labelled:
+    """A classifier seen as a model of ``x`` alone (``y`` fixed), for :func:`check_model`."""
+
+    def __init__(self, clf, y):
+        self.clf, self.y = clf, y
+
+    def parameters(self):
+        return self.clf.parameters()
+
+    def loss(self, x, rng=None):
+        return self.clf.loss(x, self.y)
+
+
+def _classifier_cases(dev):
+    from npae.models import classifier_from, conv_autoencoder, dense_autoencoder, dense_vae
+
+    def case(make, shape):
+        def run(rng):
+            x = dev(rng.uniform(0, 1, shape))
+            y = dev(rng.integers(0, 3, shape[0]))
+            return check_model(_Labelled(make(), y), x)
+        return run
+
+    ae = dict(activation="tanh", rng=0, dtype=F64)
+    yield "Classifier", case(lambda: classifier_from(
+        dense_autoencoder(6, [5], 4, **ae), 3, hidden=(4,), activation="tanh", rng=1), (5, 6))
+    # frozen: only the head is trainable, and it alone is checked
+    yield "Classifier[frozen]", case(lambda: classifier_from(
+        dense_autoencoder(6, [5], 4, **ae), 3, hidden=(4,), activation="tanh", freeze=True,
+        rng=1), (5, 6))
+    yield "Classifier[VAE mu]", case(lambda: classifier_from(
+        dense_vae(6, (5,), 2, **ae), 3, rng=1), (5, 6))
+    yield "Classifier[conv]", case(lambda: classifier_from(
+        conv_autoencoder((1, 8, 8), (2,), bottleneck=(3, 1, 1), **ae), 3, rng=1,
+        input_shape=(1, 8, 8)), (3, 1, 8, 8))
 
 
 def run_all(seed: int = 0, only: str | None = None) -> list[GradcheckReport]:

@@ -2,7 +2,10 @@
 
 The file holds an entry ``__npae__`` (a JSON string: format version, model
 class and its configuration, and each layer's class and constructor arguments)
-and one array per parameter under its name (``"encoder.0.W"``). Nothing is
+and one array per parameter under its name (``"encoder.0.W"``). A model is its
+networks: an autoencoder's ``encoder`` and ``decoder``, or those a model class
+names in ``nets`` (a classifier's ``encoder`` and ``head``), rebuilt as
+``cls(*networks, **config)``. Nothing is
 pickled, so loading a file never runs code from it.
 
 Classes are stored by their key in ``LAYERS`` / ``MODELS``: the bare class
@@ -87,11 +90,23 @@ def _build_layer(spec: dict[str, Any]) -> Layer:
     return cls(**spec["config"])
 
 
+def _nets(model_or_class: Any) -> tuple[str, ...]:
+    """The networks a model is built from, in constructor order: ``("encoder", "decoder")``
+    for an autoencoder, a class's own ``nets`` otherwise (a classifier's encoder and head)."""
+    return tuple(getattr(model_or_class, "nets", ("encoder", "decoder")))
+
+
+def _parameters(model: Any) -> dict[str, Any]:
+    """Every parameter of ``model`` by its saved name, frozen ones included."""
+    every = getattr(model, "all_parameters", model.parameters)
+    return {name: p for name, p, _ in every()}
+
+
 def architecture(model: Any) -> dict[str, Any]:
     """The JSON-able description that :func:`load` rebuilds ``model`` from."""
     return {"format": "npae", "version": FORMAT_VERSION, "model": _model_key(model, False),
-            "config": model.config(), "encoder": _layer_spec(model.encoder),
-            "decoder": _layer_spec(model.decoder)}
+            "config": model.config(),
+            **{net: _layer_spec(getattr(model, net)) for net in _nets(model)}}
 
 
 # -- refusing at save time what load could not rebuild -----------------------------------------
@@ -160,15 +175,15 @@ def _check_rebuildable(arch: dict[str, Any]) -> None:
     """Refuse (ValueError) a model that :func:`load` could not rebuild from ``arch``."""
     from npae.models.autoencoder import MODELS
 
-    _check_layers(arch["encoder"], "encoder")
-    _check_layers(arch["decoder"], "decoder")
     cls = MODELS[arch["model"]]
+    for net in _nets(cls):
+        _check_layers(arch[net], net)
     name = cls.__name__
-    fix = (f"Define {name}.config() to return the constructor's arguments besides encoder, "
-           "decoder and rng")
+    fix = (f"Define {name}.config() to return the constructor's arguments besides "
+           f"{', '.join(_nets(cls))} and rng")
     what = f"model {name}"
     _check_rebuild(cls, _as_json(arch["config"], what, fix), what, fix, _model_example,
-                   leading=("encoder", "decoder"))
+                   leading=_nets(cls))
 
 
 def save(model: Any, path: str | os.PathLike) -> None:
@@ -180,7 +195,7 @@ def save(model: Any, path: str | os.PathLike) -> None:
     _model_key(model)
     arch = architecture(model)
     _check_rebuildable(arch)
-    arrays = {name: asnumpy(p) for name, p, _ in model.parameters()}
+    arrays = {name: asnumpy(p) for name, p in _parameters(model).items()}
     if _KEY in arrays:
         raise ValueError(f"npae.save: a parameter may not be named {_KEY!r}")
     arrays[_KEY] = np.array(json.dumps(arch))
@@ -246,7 +261,7 @@ def _read(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.ndarray
 
 
 def _assign(model: Any, arrays: dict[str, np.ndarray], path: Any) -> None:
-    expected = {name: p for name, p, _ in model.parameters()}
+    expected = _parameters(model)
     if set(expected) != set(arrays):
         missing = sorted(set(expected) - set(arrays))
         extra = sorted(set(arrays) - set(expected))
@@ -282,7 +297,7 @@ def load(path: str | os.PathLike) -> Any:
         config = arch["config"]
         if isinstance(config, dict) and hasattr(cls, "saved_config"):
             config = cls.saved_config(config)  # a class may read its older files
-        model = cls(_build_layer(arch["encoder"]), _build_layer(arch["decoder"]), **config)
+        model = cls(*[_build_layer(arch[net]) for net in _nets(cls)], **config)
     except (KeyError, TypeError, ValueError) as err:
         raise ValueError(f"npae.load: cannot rebuild the model stored in "
                          f"{os.fspath(path)!r}: {err}") from None

@@ -19,7 +19,8 @@ __all__ = ["History", "Callback", "EarlyStopping", "fit"]
 
 @dataclass
 class History:
-    """Per-epoch means: ``"loss"`` and each loss part, and ``"val_..."`` for validation.
+    """Per-epoch means: ``"loss"`` and each loss part (or metric, such as a classifier's
+    ``"accuracy"``), and ``"val_..."`` for validation.
 
     ``stop_reason`` says why training ended early (a callback, or divergence),
     ``None`` when it ran every epoch.
@@ -59,15 +60,22 @@ class EarlyStopping(Callback):
     improving by ``min_delta`` (``patience`` non-improving epochs are tolerated).
 
     With ``restore_best`` the parameters of the best epoch are put back at the end.
+    ``mode`` says whether lower (``"min"``) or higher (``"max"``) is better;
+    ``"auto"`` means ``"max"`` for an accuracy (``"val_accuracy"``), else ``"min"``.
     """
 
     def __init__(self, monitor: str = "val_loss", patience: int = 5, min_delta: float = 0.0,
-                 restore_best: bool = True) -> None:
+                 restore_best: bool = True, mode: str = "auto") -> None:
         if patience < 0 or min_delta < 0:
             raise ValueError(f"EarlyStopping: patience and min_delta must be >= 0, "
                              f"got {patience} and {min_delta}")
+        if mode not in ("auto", "min", "max"):
+            raise ValueError(f"EarlyStopping: mode must be 'auto', 'min' or 'max', got {mode!r}")
         self.monitor, self.patience, self.min_delta = monitor, int(patience), float(min_delta)
         self.restore_best = restore_best
+        if mode == "auto":
+            mode = "max" if "accuracy" in monitor else "min"
+        self.sign = -1.0 if mode == "max" else 1.0  # compare sign * value: lower is better
 
     def on_train_begin(self, model: Any) -> None:
         self.best, self.wait, self.best_epoch, self._best_params = math.inf, 0, -1, None
@@ -76,7 +84,7 @@ class EarlyStopping(Callback):
         if self.monitor not in logs:
             raise ValueError(f"EarlyStopping: monitored value {self.monitor!r} is not logged; "
                              f"logged: {sorted(logs)} (pass validation= to fit for 'val_loss')")
-        value = logs[self.monitor]
+        value = self.sign * logs[self.monitor]
         if value < self.best - self.min_delta:
             self.best, self.wait, self.best_epoch = value, 0, epoch
             if self.restore_best:
@@ -96,23 +104,45 @@ def _what(total: float, parts: dict) -> str:
     return f"{total} ({parts['cause']})" if "cause" in parts else f"{total}"
 
 
+def _checked(model: Any, X: Any, y: Any, owner: str, what: str) -> tuple:
+    """The batch arrays of a data set, validated once: ``(X,)``, or ``(X, y)`` for a
+    model that learns from labels (``model.supervised``)."""
+    X = model.check_data(X, owner, what, training=True)
+    if not getattr(model, "supervised", False):
+        if y is not None:
+            raise ValueError(f"{owner}: {type(model).__name__} learns without labels; "
+                             f"do not pass labels with {what}")
+        return (X,)
+    if y is None:
+        raise ValueError(f"{owner}: {type(model).__name__} needs labels: pass y with {what}"
+                         + (" (validation=(X_val, y_val))" if what == "validation" else ""))
+    return X, model.check_labels(y, owner, "y" if what == "X" else f"{what} labels",
+                                 X.shape[0])
+
+
 def fit(model: Any, X: Any, epochs: int = 10, batch_size: int = 128, optimizer: Any = None,
-        validation: Any = None, *, callbacks: list[Callback] | tuple = (), verbose: int = 1,
-        rng: Any = None, shuffle: bool = True) -> History:
+        validation: Any = None, *, y: Any = None, callbacks: list[Callback] | tuple = (),
+        verbose: int = 1, rng: Any = None, shuffle: bool = True) -> History:
     """Train ``model`` on ``X`` with shuffled minibatches.
 
     Parameters
     ----------
-    model : Autoencoder (or any model with ``_loss``, ``_evaluate``, ``parameters``,
-        ``check_data``, ``sample_weighted``)
+    model : Autoencoder or Classifier (any model with ``_loss``, ``_evaluate``,
+        ``parameters``, ``check_data``, ``sample_weighted``; and ``check_labels`` when
+        its ``supervised`` attribute is true)
     X : array (N, ...)
         Training data, floats in the model's expected range. It is validated once
         (dtype, NaN/Inf, range) and moved to the active backend once.
     epochs, batch_size : int
     optimizer : Optimizer, optional
         ``Adam()`` with its defaults when omitted.
-    validation : array, optional
-        Held-out data; its loss parts are logged as ``"val_..."`` every epoch.
+    validation : array, or ``(X_val, y_val)`` for a supervised model, optional
+        Held-out data; its loss parts (and metrics, such as a classifier's
+        ``accuracy``) are logged as ``"val_..."`` every epoch.
+    y : array (N,), optional
+        Integer class labels, one per sample, for a supervised model (a
+        :class:`~npae.models.Classifier`); refused for an autoencoder. Shuffled
+        with ``X``, validated and moved once like it.
     callbacks : list of Callback
     verbose : int
         0 silences the progress bar; 1 shows it on a terminal (and stays quiet
@@ -134,12 +164,20 @@ def fit(model: Any, X: Any, epochs: int = 10, batch_size: int = 128, optimizer: 
     for arg, value, low in (("epochs", epochs, 0), ("batch_size", batch_size, 1)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
             raise ValueError(f"{name}.fit: {arg} must be an int >= {low}, got {value!r}")
-    X = model.check_data(X, f"{name}.fit", "X", training=True)
-    V = None if validation is None else model.check_data(validation, f"{name}.fit", "validation",
-                                                         training=True)
-    if V is not None and V.shape[1:] != X.shape[1:]:
-        raise ValueError(f"{name}.fit: validation samples must have the shape of the training "
-                         f"samples, {tuple(X.shape[1:])}, got {tuple(V.shape[1:])}")
+    data = _checked(model, X, y, f"{name}.fit", "X")
+    X = data[0]
+    V = None
+    if validation is not None:
+        supervised = getattr(model, "supervised", False)
+        if supervised and not (isinstance(validation, (tuple, list)) and len(validation) == 2):
+            raise ValueError(f"{name}.fit: validation must be a pair (X_val, y_val) for a model "
+                             f"that learns from labels, got {type(validation).__name__}")
+        V = _checked(model, *(validation if supervised else (validation, None)),
+                     f"{name}.fit", "validation")
+        if V[0].shape[1:] != X.shape[1:]:
+            raise ValueError(f"{name}.fit: validation samples must have the shape of the "
+                             f"training samples, {tuple(X.shape[1:])}, got "
+                             f"{tuple(V[0].shape[1:])}")
     optimizer = optimizer or Adam()
     g = model.rng if rng is None else as_generator(rng)
     xp = get_array_module(X)
@@ -158,10 +196,11 @@ def fit(model: Any, X: Any, epochs: int = 10, batch_size: int = 128, optimizer: 
                                "step (lower the learning rate?)")
         warnings.warn(f"{name}.fit {history.stop_reason}", RuntimeWarning, stacklevel=3)
 
-    def finite_loss(xb, backward):
+    def finite_loss(batch, backward):
         try:
             with np.errstate(over="raise", invalid="raise"):
-                return model._loss(xb, g if backward else as_generator(0), backward=backward)
+                return model._loss(*batch, rng=g if backward else as_generator(0),
+                                   backward=backward)
         except FloatingPointError as err:
             return math.nan, {"cause": str(err)}
 
@@ -177,8 +216,9 @@ def fit(model: Any, X: Any, epochs: int = 10, batch_size: int = 128, optimizer: 
                    disable=True if verbose == 0 else None)
         for b in bar:
             sl = slice(b * batch_size, (b + 1) * batch_size)
-            xb = X[order[sl]] if order is not None else X[sl]
-            total, parts = finite_loss(xb, True)
+            idx = order[sl] if order is not None else sl
+            batch = tuple(a[idx] for a in data)
+            total, parts = finite_loss(batch, True)
             if not math.isfinite(total):
                 diverge(f"the loss became {_what(total, parts)} at epoch {epoch + 1}, "
                         f"batch {b + 1}", stepped)
@@ -187,16 +227,19 @@ def fit(model: Any, X: Any, epochs: int = 10, batch_size: int = 128, optimizer: 
                 good[...] = p
             optimizer.step(model.parameters())
             stepped = True
-            for k, v in model.sample_weighted(total, parts, xb.shape[0]).items():
+            for k, v in model.sample_weighted(total, parts, batch[0].shape[0]).items():
                 sums[k] = sums.get(k, 0.0) + v
             if b % 10 == 0:
-                bar.set_postfix(loss=f"{total:.4g}", refresh=False)
+                # metrics the model reports (a classifier's accuracy) show beside the loss
+                shown = {k: f"{parts[k]:.3f}" for k in getattr(model, "metrics", ()) if k in parts}
+                bar.set_postfix(loss=f"{total:.4g}", **shown, refresh=False)
         bar.close()
         if history.diverged:
             break
         logs = {k: v / n for k, v in sums.items()}
         if V is not None:
-            logs.update({f"val_{k}": v for k, v in model._evaluate(V, 1024, 0).items()})
+            logs.update({f"val_{k}": v for k, v in
+                         model._evaluate(*V, batch_size=1024, rng=0).items()})
             if not all(map(math.isfinite, logs.values())):
                 diverge(f"the validation loss became {logs['val_loss']} after epoch "
                         f"{epoch + 1}", True)
@@ -210,7 +253,7 @@ def fit(model: Any, X: Any, epochs: int = 10, batch_size: int = 128, optimizer: 
             history.stop_reason = f"stopped by a callback after epoch {epoch + 1}"
             break
     if stepped and not history.diverged:
-        final, parts = finite_loss(xb, False)
+        final, parts = finite_loss(batch, False)
         if not math.isfinite(final):
             diverge(f"the loss became {_what(final, parts)} after the last step", True)
     for cb in callbacks:

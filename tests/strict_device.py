@@ -224,6 +224,7 @@ NAMES = frozenset("""
     empty empty_like exp eye finfo float32 float64 full isfinite log log1p matmul maximum
     multiply negative ones_like result_type sign size sqrt stack take_along_axis tanh
     tensordot trace where zeros zeros_like
+    argpartition argsort inf
 """.split())
 
 

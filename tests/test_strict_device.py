@@ -186,3 +186,48 @@ def test_save_writes_host_arrays_and_load_places_them_on_the_device(device, tmp_
     for (name, p, _), (_, q, _) in zip(model.parameters(), loaded.parameters()):
         assert backend.get_array_module(q) is xp, name
         np.testing.assert_array_equal(backend.asnumpy(p), backend.asnumpy(q))
+
+
+# --------------------------------------------------------------- the classifier
+def _classifier(freeze: bool = False):
+    from npae.models import classifier_from
+
+    return classifier_from(dense_autoencoder(12, [8], 3, rng=0, dtype=np.float64), 4,
+                           hidden=(5,), freeze=freeze, rng=0)
+
+
+def _labelled() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(3)
+    return rng.uniform(0, 1, (20, 12)), rng.integers(0, 4, 20)
+
+
+def _train_classifier(freeze: bool, opt) -> tuple[dict, list[np.ndarray], np.ndarray]:
+    clf, (X, y) = _classifier(freeze), _labelled()
+    history = clf.fit(X, y, epochs=2, batch_size=8, optimizer=opt, verbose=0, rng=1,
+                      validation=(X[:6], y[:6]))
+    params = [backend.asnumpy(p) for _, p, _ in clf.all_parameters()]
+    return history.history, params, backend.asnumpy(clf.predict_proba(X[:3]))
+
+
+@pytest.mark.parametrize("freeze", [False, True], ids=["fine-tuned", "frozen"])
+def test_a_classifier_trains_on_the_device_to_the_numpy_numbers(freeze):
+    host = _train_classifier(freeze, Adam(1e-2))
+    with strict_device.installed():
+        on_device = _train_classifier(freeze, Adam(1e-2))
+    assert on_device[0] == host[0]
+    for a, b in zip(on_device[1], host[1]):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(on_device[2], host[2])
+
+
+def test_a_classifier_moves_data_and_labels_once_and_reads_once_per_batch(device):
+    X, y = _labelled()
+    clf, epochs, batch_size = _classifier(), 3, 5
+    strict_device.COUNTS.update(uploads=0, reads=0)
+    clf.fit(X, y, epochs=epochs, batch_size=batch_size, optimizer=Adam(1e-3), verbose=0, rng=0)
+    counts, batches = dict(strict_device.COUNTS), epochs * math.ceil(len(X) / batch_size)
+    # X and y go up once each, the order once per epoch; the loss and the accuracy of a
+    # batch come back in one read; on entry the data's scan and the labels' range, and
+    # the final loss check, are read once per fit
+    assert counts["uploads"] <= 2 + epochs, counts
+    assert counts["reads"] <= (batches + 1) + 2, counts

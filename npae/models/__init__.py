@@ -8,6 +8,7 @@ from npae.models.autoencoder import (
     dense_autoencoder,
     dense_layers,
 )
+from npae.models.classifier import Classifier, classifier_from
 from npae.models.contractive import ContractiveAutoencoder
 from npae.models.convolutional import conv_autoencoder, conv_layers, summary
 from npae.models.denoising import DenoisingAutoencoder
@@ -18,4 +19,4 @@ from npae.models.variational import VAE, conv_vae, dense_vae
 __all__ = ["MODELS", "Autoencoder", "DenoisingAutoencoder", "SparseAutoencoder",
            "ContractiveAutoencoder", "VAE", "check_data", "dense_autoencoder", "dense_layers",
            "conv_autoencoder", "conv_layers", "summary", "dense_vae", "conv_vae", "variational",
-           "Stack", "pretrain_stack", "unroll"]
+           "Stack", "pretrain_stack", "unroll", "Classifier", "classifier_from"]
