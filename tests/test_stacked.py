@@ -175,11 +175,13 @@ def test_fine_tuning_the_unrolled_model_leaves_the_stack_unchanged(stack, digits
 
 
 def test_fine_tuning_lowers_the_reconstruction_error(digits):
+    """Measured over seeds 0-4 before asserting: fine-tuning took the unrolled stack's
+    training error from 0.075 to 0.034-0.039 (ratios 0.45-0.52)."""
     s = pretrain_stack(digits, [32, 16, 8], kind="denoising", epochs=10, batch_size=64, rng=0)
     deep = unroll(s, rng=0)
     before = mse(deep.reconstruct(digits), digits)
-    deep.fit(digits, epochs=10, batch_size=64, optimizer=Adam(3e-3), verbose=0, rng=0)
-    assert mse(deep.reconstruct(digits), digits) < 0.9 * before
+    deep.fit(digits, epochs=20, batch_size=64, optimizer=Adam(1e-2), verbose=0, rng=0)
+    assert mse(deep.reconstruct(digits), digits) < 0.7 * before
 
 
 def test_unroll_takes_a_model_class_and_loss(stack, digits):
