@@ -13,10 +13,12 @@ from npae.layers.activations import Identity, Sigmoid
 from npae.layers.dense import Dense
 from npae.models import (
     Autoencoder,
+    Classifier,
     ContractiveAutoencoder,
     DenoisingAutoencoder,
     SparseAutoencoder,
     Stack,
+    classifier_from,
     dense_autoencoder,
     pretrain_stack,
     unroll,
@@ -218,6 +220,23 @@ def test_pretrain_and_unroll_on_every_backend(xp_backend, digits):
     deep.fit(digits[:100], epochs=1, batch_size=50, verbose=0)
     z = npae.backend.asnumpy(s.encode(digits[:10]))
     assert z.shape == (10, 4) and np.isfinite(z).all()
+
+
+# -- the stack as a classifier (Vincent et al. 2010) ------------------------------------------
+
+def test_classifier_from_a_stack_learns_and_leaves_the_stack_unchanged():
+    """Measured over seeds 0-4 before asserting: test accuracy 0.880-0.900 (chance 0.1)."""
+    train, test = data.load("digits", "train"), data.load("digits", "test")
+    s = pretrain_stack(train.flat, [32, 16], kind="denoising", epochs=5, batch_size=64, rng=0)
+    before = [params(ae) for ae in s.autoencoders]
+    clf = classifier_from(s, 10, rng=0)
+    assert isinstance(clf, Classifier)
+    clf.fit(train.flat, train.labels, epochs=10, batch_size=64, optimizer=Adam(1e-2),
+            verbose=0, rng=0)
+    assert clf.score(test.flat, test.labels) > 0.7
+    for ae, old in zip(s.autoencoders, before):
+        for name, p in params(ae).items():
+            np.testing.assert_array_equal(p, old[name], err_msg=name)
 
 
 # -- errors ------------------------------------------------------------------------------------
