@@ -136,6 +136,16 @@ def test_validation_is_pushed_through_the_stack(digits):
     assert s.histories[1]["val_reconstruction"][-1] == pytest.approx(expected, rel=1e-5)
 
 
+def test_a_stack_assembled_by_hand_shares_lower_layers(stack, digits):
+    """The tutorial's 2-D stack: the pretrained lower layers plus a new top layer."""
+    below = stack.autoencoders[:-1]
+    top = pretrain_stack(below[-1].encode(below[0].encode(digits)), [2], epochs=1, rng=0)
+    s2 = Stack(below + top.autoencoders, stack.histories[:-1] + top.histories,
+               (*stack.sizes[:-1], 2), "denoising")
+    assert s2.encode(digits[:7]).shape == (7, 2)
+    assert unroll(s2).reconstruct(digits[:7]).shape == (7, 64)
+
+
 def test_each_layer_gets_a_fresh_optimizer(digits):
     opt = Adam(5e-3)
     s = pretrain_stack(digits[:200], [16, 8], epochs=1, batch_size=100, optimizer=opt, rng=0)
@@ -270,6 +280,10 @@ def test_bad_kind_epochs_data_and_options_are_refused(digits):
         pretrain_stack(digits[:10].reshape(10, 1, 8, 8), [4])
     with pytest.raises(ValueError, match=r"validation rows must have X's width 64"):
         pretrain_stack(digits[:10], [4], validation=digits[:5, :32])
+    with pytest.raises(ValueError, match=r"Stack: autoencoders\[0\] must map width 64 to 8 "):
+        Stack([dense_autoencoder(64, [], 4)], [None], (64, 8), "plain")
+    with pytest.raises(ValueError, match=r"Stack: needs one or more autoencoders"):
+        Stack([], [], (64,), "plain")
     with pytest.raises(TypeError, match=r"unroll: stack must be the Stack that pretrain_stack "
                                         r"returns, got Autoencoder"):
         unroll(dense_autoencoder(64, [], 4))

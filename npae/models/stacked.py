@@ -92,6 +92,23 @@ class Stack:
     encoder: Sequential = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        # A Stack may be assembled by hand (e.g. shared lower layers and a new top one):
+        # refuse one whose parts do not chain, rather than fail later inside a layer.
+        n = len(self.autoencoders)
+        if n == 0 or len(self.histories) != n or len(self.sizes) != n + 1:
+            raise ValueError(f"Stack: needs one or more autoencoders, one history each and "
+                             f"len(sizes) == layers + 1, got {n} autoencoders, "
+                             f"{len(self.histories)} histories and sizes {self.sizes}")
+        for k, ae in enumerate(self.autoencoders):
+            if not isinstance(ae, Autoencoder):
+                raise TypeError(f"Stack: autoencoders[{k}] must be an Autoencoder, got "
+                                f"{type(ae).__name__}")
+            widths = [lay.params["W"].shape for lay in ae.encoder.layers if "W" in lay.params]
+            if not widths or (widths[0][0], widths[-1][1]) != tuple(self.sizes[k:k + 2]):
+                raise ValueError(f"Stack: autoencoders[{k}] must map width {self.sizes[k]} to "
+                                 f"{self.sizes[k + 1]} (sizes {self.sizes}), its encoder's "
+                                 f"weights have shapes {widths}")
+        self.sizes = tuple(int(s) for s in self.sizes)
         self.encoder = Sequential(*[lay for ae in self.autoencoders for lay in ae.encoder.layers])
 
     @property
