@@ -37,8 +37,8 @@
 # jupytext --to notebook tutorials/01_vanilla_autoencoder.py   # then open the .ipynb
 # ```
 #
-# The full run reads MNIST from `$NPAE_DATA` (or `../shared/data/mnist`, or npae's
-# download cache); without it, it falls back to scikit-learn's 8x8 digits and says so.
+# The full run reads MNIST from `$NPAE_DATA` (or npae's download cache); without it,
+# it falls back to scikit-learn's 8x8 digits and says so.
 # Figures are saved to `./figures` (or to the folder named by `NPAE_FIGURES`).
 
 # %%

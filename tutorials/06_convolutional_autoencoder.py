@@ -42,8 +42,8 @@
 # jupytext --to notebook tutorials/06_convolutional_autoencoder.py   # then open the .ipynb
 # ```
 #
-# The full run uses 20,000 MNIST training images (from `$NPAE_DATA`, or
-# `../shared/data/mnist`, or npae's download cache) and the 10,000 test images; without
+# The full run uses 20,000 MNIST training images (from `$NPAE_DATA` or
+# npae's download cache) and the 10,000 test images; without
 # MNIST it falls back to scikit-learn's 8x8 digits and says so. Figures go to
 # `./figures` (or the folder named by `NPAE_FIGURES`).
 

@@ -44,19 +44,14 @@ def figures_dir() -> Path:
     return folder
 
 
-def _default_mnist_folder() -> Path:
-    # The course repository keeps MNIST next to the checkout, in ../shared/data/mnist.
-    return Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
-
-
 def load_images(fast: bool, n_train: int | None = None, n_test: int | None = None
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:
     """Training and test images as flat float32 rows in [0, 1], with their labels.
 
     MNIST (28x28, via ``npae.data.load("mnist")``) unless ``fast`` is true or the MNIST
     files cannot be found; then scikit-learn's 8x8 digits (``npae.data.load("digits")``).
-    When ``NPAE_DATA`` is not set, ``../shared/data/mnist`` next to the repository is
-    used if it exists. Prints one line saying which data it used and why.
+    MNIST is found where :func:`npae.data.load` looks (``$NPAE_DATA``, then the cache,
+    then a download). Prints one line saying which data it used and why.
 
     Parameters
     ----------
@@ -76,10 +71,6 @@ def load_images(fast: bool, n_train: int | None = None, n_test: int | None = Non
     name, reason = "mnist", ""
     if fast:
         name, reason = "digits", "fast mode"
-    else:
-        default = _default_mnist_folder()
-        if not os.environ.get("NPAE_DATA") and default.is_dir():
-            os.environ["NPAE_DATA"] = str(default)
     try:
         train = data.load(name, "train", limit=n_train)
         test = data.load(name, "test", limit=n_test)
