@@ -11,7 +11,9 @@ the device once, before timing, for both libraries.
 
 Options: ``--only TEXT`` runs the benchmarks whose name contains TEXT;
 ``--repeat R`` timed rounds per entry, alternating npae and PyTorch (best kept,
-after one warm-up each).
+after one warm-up each); ``--samples N`` images per epoch (default 10,000);
+``--layers`` times every layer of the convolutional models instead
+(:mod:`benchmarks.layers`), forward + backward, one table row per layer.
 """
 
 from __future__ import annotations
@@ -83,10 +85,13 @@ def _restoring(name: str) -> Iterator[None]:
         backend.use(name)
 
 
-def run(only: str | None = None, repeat: int = 3) -> dict:
+def run(only: str | None = None, repeat: int = 3, samples: int | None = None) -> dict:
+    """Every benchmark (whose name contains ``only``) on every device; epochs of
+    ``samples`` images (default :data:`N`)."""
     torch = try_torch()
     threads = n_threads()
-    X784 = mnist_like(N)
+    n = samples or N
+    X784 = mnist_like(n)
     rows = []
     previous = backend.current()
     with limit_threads(threads), _restoring(previous):
@@ -94,16 +99,16 @@ def run(only: str | None = None, repeat: int = 3) -> dict:
             backend.use("cupy" if label == "gpu" else "numpy")
             torch_ok = torch is not None and (tdev == "cpu" or torch.cuda.is_available())
             tsync = torch.cuda.synchronize if torch_ok and tdev == "cuda" else (lambda: None)
-            for name, samples, shape, make_npae, make_torch in BENCHMARKS:
+            for name, samples_per_call, shape, make_npae, make_torch in BENCHMARKS:
                 if only and only.lower() not in name.lower():
                     continue
-                X = np.ascontiguousarray(X784.reshape((N, *shape)))
+                X = np.ascontiguousarray(X784.reshape((n, *shape)))
                 Xd = backend.to_device(X)  # once, as PyTorch's epoch keeps its copy
                 runs = [(make_npae(Xd), sync)]
                 if torch_ok:
                     runs.append((make_torch(X, tdev), tsync))
                 times = timed_rounds(runs, repeat)
-                row = {"benchmark": name, "device": label, "samples": samples or N,
+                row = {"benchmark": name, "device": label, "samples": samples_per_call or n,
                        "npae_s": times[0], "npae_peak_mb": peak_mb(make_npae(Xd))}
                 cpu = next((r for r in rows if r["benchmark"] == name), None)
                 if label == "gpu" and cpu is not None:
@@ -154,6 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n")[0])
     p.add_argument("--only", default=None)
     p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--samples", type=int, default=None,
+                   help=f"images per epoch (default {N:,}): fewer for a quick look")
     p.add_argument("--layers", action="store_true",
                    help="time every layer of the conv models instead (forward + backward)")
     p.add_argument("--json", default=None,
@@ -167,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         result.update(_machine(result.get("torch")))
         table = machine_line(result) + "\n" + layers.markdown(result)
     else:
-        result = run(args.only, args.repeat)
+        result = run(args.only, args.repeat, args.samples)
         table = markdown(result)
     print()
     print(table)

@@ -56,8 +56,7 @@ CONV_ROWS = ["classic conv AE epoch", "CNN AE (32,1,1) code epoch", "conv VAE ep
 
 @pytest.fixture
 def tiny(monkeypatch):
-    """A 128-image epoch, a batch of 4 per layer, no pauses: the code paths, not the speed."""
-    monkeypatch.setattr(suite, "N", 128)
+    """A batch of 4 per layer, no pauses: the code paths, not the speed."""
     monkeypatch.setattr(layers, "BATCH", 4)
     monkeypatch.setattr(layers, "CALL_S", 1e-4)
     monkeypatch.setattr(_harness, "PAUSE", 0.0)
@@ -70,9 +69,13 @@ def no_torch(monkeypatch):
     monkeypatch.setattr(layers, "try_torch", lambda: None)
 
 
-def test_conv_model_epochs_report_time_and_memory_without_torch(tiny, no_torch, monkeypatch):
+def test_conv_model_epochs_report_time_and_memory_without_torch(tiny, no_torch, monkeypatch,
+                                                              tmp_path):
+    """Epochs of 128 images (--samples) of the three conv models, npae only."""
     monkeypatch.setattr(suite, "BENCHMARKS", [b for b in suite.BENCHMARKS if b[0] in CONV_ROWS])
-    result = suite.run(repeat=1)
+    out = tmp_path / "r.json"
+    assert suite.main(["--samples", "128", "--repeat", "1", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
     _check_rows(result, ["cpu"] * 3)
     assert [r["benchmark"] for r in result["rows"]] == CONV_ROWS
     for row in result["rows"]:
@@ -131,4 +134,4 @@ def test_pytorch_counterparts_compute_what_npae_computes(tiny):
         with torch.no_grad():
             yt = conv_models.torch_layer(entry["layer"])(torch.from_numpy(x))
         assert tuple(yt.shape) == y.shape, entry["label"]
-    assert "ratio" in suite.run(only=CONV_ROWS[0], repeat=1)["rows"][0]
+    assert "ratio" in suite.run(only=CONV_ROWS[0], repeat=1, samples=128)["rows"][0]
