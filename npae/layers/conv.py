@@ -86,8 +86,8 @@ class Conv2D(_ConvBase):
     gradient of every output whose window covered it). For stride 1 the same ``dx`` is
     the correlation of ``dy`` (padded by ``k - 1 - p``) with the flipped kernel,
     ``dx[n,c,h,w] = sum over (o, a, b) of W[o,c,kh-1-a,kw-1-b] dyp[n,o,h+a,w+b]``,
-    computed instead when it moves less memory (fewer output than input channels:
-    :func:`npae.im2col.input_grad_route`).
+    computed instead when it moves less memory, as judged from the shapes by
+    :func:`npae.im2col.input_grad_route` (both routes give the same ``dx``).
 
     Initialisation: ``W ~ U(-a, a)``, ``a = sqrt(6 / fan_in)``, ``fan_in = C kh kw``
     (He uniform: variance ``2 / fan_in``, which keeps activations' scale through
