@@ -74,10 +74,12 @@ def test_layers_pass_the_gradient_check_on_either_route(route, make, shape, monk
 
 def test_the_route_follows_the_shapes():
     """Correlation where it copies fewer numbers (few output channels, stride 1), col2im
-    where it must (stride 2, padding >= kernel) or where dy is much smaller than x."""
+    where it must (stride 2, padding >= kernel), where dy is much smaller than x, or
+    where correlation's patches would be larger than col2im's (more outputs than inputs)."""
     assert input_grad_route((128, 16, 28, 28), (1, 16, 3, 3), (1, 1), (1, 1)) == "correlate"
     assert input_grad_route((128, 32, 14, 14), (16, 32, 3, 3), (1, 1), (1, 1)) == "correlate"
     assert input_grad_route((128, 16, 14, 14), (32, 16, 4, 4), (2, 2), (1, 1)) == "col2im"
+    assert input_grad_route((128, 16, 28, 28), (32, 16, 3, 3), (1, 1), (1, 1)) == "col2im"
     assert input_grad_route((2, 3, 5, 5), (3, 3, 3, 3), (1, 1), (3, 3)) == "col2im"
     # the transposed convolution of a 1x1 code up to 7x7: its dy is 49 times smaller
     assert input_grad_route((128, 32, 7, 7), (32, 32, 7, 7), (1, 1), (0, 0)) == "col2im"
