@@ -11,7 +11,9 @@ the device once, before timing, for both libraries.
 
 Options: ``--only TEXT`` runs the benchmarks whose name contains TEXT;
 ``--repeat R`` timed rounds per entry, alternating npae and PyTorch (best kept,
-after one warm-up each).
+after one warm-up each); ``--samples N`` images per epoch (default 10,000);
+``--layers`` times every layer of the convolutional models instead
+(:mod:`benchmarks.layers`), forward + backward, one table row per layer.
 """
 
 from __future__ import annotations
@@ -20,26 +22,25 @@ import argparse
 import contextlib
 import json
 import platform
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks import conv, conv_layer, dense_ae, vae_cae
+from benchmarks import conv, conv_layer, conv_models, dense_ae, layers, vae_cae
 from benchmarks._harness import (
     blas_info,
     gpu_pool_mb,
     limit_threads,
     mnist_like,
     peak_memory_mb,
+    timed_rounds,
     try_torch,
 )
 from benchmarks._harness import threads as n_threads
 from npae import backend
 
 N = 10_000
-PAUSE = 0.3  # seconds before each timed call (see _timed)
 
 
 def _conv_layer_npae(_X):
@@ -52,35 +53,16 @@ def _conv_layer_torch(_X, device="cpu"):
     return conv_layer.torch_step(x, dy, device)
 
 
-#: name, samples per timed call, data shape, npae factory, PyTorch factory.
-BENCHMARKS: list[tuple[str, int, tuple[int, ...], Callable, Callable]] = [
-    ("dense AE epoch", N, (784,), dense_ae.npae_epoch, dense_ae.torch_epoch),
+#: name, samples per timed call (None: an epoch, N), data shape, npae factory, PyTorch factory.
+BENCHMARKS: list[tuple[str, int | None, tuple[int, ...], Callable, Callable]] = [
+    ("dense AE epoch", None, (784,), dense_ae.npae_epoch, dense_ae.torch_epoch),
     ("conv layer fwd+bwd", conv_layer.N, (784,), _conv_layer_npae, _conv_layer_torch),
-    ("conv AE epoch", N, (1, 28, 28), conv.npae_epoch, conv.torch_epoch),
-    ("dense VAE epoch", N, (784,), vae_cae.npae_vae, vae_cae.torch_vae),
-    ("contractive AE epoch", N, (784,), vae_cae.npae_cae, vae_cae.torch_cae),
+    ("conv AE epoch", None, (1, 28, 28), conv.npae_epoch, conv.torch_epoch),
+    *((f"{name} epoch", None, (1, 28, 28), conv_models.npae_epoch(name),
+       conv_models.torch_epoch(name)) for name in conv_models.MODELS),
+    ("dense VAE epoch", None, (784,), vae_cae.npae_vae, vae_cae.torch_vae),
+    ("contractive AE epoch", None, (784,), vae_cae.npae_cae, vae_cae.torch_cae),
 ]
-
-
-def _timed(runs: list[tuple[Callable[[], object], Callable[[], None]]], repeat: int
-           ) -> list[float]:
-    """Best wall time of each ``(fn, synchronize)`` over ``repeat`` rounds, after one
-    warm-up each. The rounds alternate between the functions, so that a machine
-    that speeds up or slows down during the run affects npae and PyTorch alike,
-    with a pause before each timed call: OpenBLAS's and OpenMP's worker threads
-    keep spinning for a while after a call and would slow down the other library."""
-    for fn, sync in runs:
-        fn()
-        sync()
-    best = [float("inf")] * len(runs)
-    for _ in range(repeat):
-        for i, (fn, sync) in enumerate(runs):
-            time.sleep(PAUSE)
-            t = time.perf_counter()
-            fn()
-            sync()
-            best[i] = min(best[i], time.perf_counter() - t)
-    return best
 
 
 def _devices() -> list[tuple[str, str, Callable[[], None], Callable]]:
@@ -103,10 +85,13 @@ def _restoring(name: str) -> Iterator[None]:
         backend.use(name)
 
 
-def run(only: str | None = None, repeat: int = 3) -> dict:
+def run(only: str | None = None, repeat: int = 3, samples: int | None = None) -> dict:
+    """Every benchmark (whose name contains ``only``) on every device; epochs of
+    ``samples`` images (default :data:`N`)."""
     torch = try_torch()
     threads = n_threads()
-    X784 = mnist_like(N)
+    n = samples or N
+    X784 = mnist_like(n)
     rows = []
     previous = backend.current()
     with limit_threads(threads), _restoring(previous):
@@ -114,16 +99,16 @@ def run(only: str | None = None, repeat: int = 3) -> dict:
             backend.use("cupy" if label == "gpu" else "numpy")
             torch_ok = torch is not None and (tdev == "cpu" or torch.cuda.is_available())
             tsync = torch.cuda.synchronize if torch_ok and tdev == "cuda" else (lambda: None)
-            for name, samples, shape, make_npae, make_torch in BENCHMARKS:
+            for name, samples_per_call, shape, make_npae, make_torch in BENCHMARKS:
                 if only and only.lower() not in name.lower():
                     continue
-                X = np.ascontiguousarray(X784.reshape((N, *shape)))
+                X = np.ascontiguousarray(X784.reshape((n, *shape)))
                 Xd = backend.to_device(X)  # once, as PyTorch's epoch keeps its copy
                 runs = [(make_npae(Xd), sync)]
                 if torch_ok:
                     runs.append((make_torch(X, tdev), tsync))
-                times = _timed(runs, repeat)
-                row = {"benchmark": name, "device": label, "samples": samples,
+                times = timed_rounds(runs, repeat)
+                row = {"benchmark": name, "device": label, "samples": samples_per_call or n,
                        "npae_s": times[0], "npae_peak_mb": peak_mb(make_npae(Xd))}
                 cpu = next((r for r in rows if r["benchmark"] == name), None)
                 if label == "gpu" and cpu is not None:
@@ -135,16 +120,26 @@ def run(only: str | None = None, repeat: int = 3) -> dict:
                 print(f"  {label} {name}: npae {row['npae_s']:.3f} s"
                       + (f", PyTorch {row['torch_s']:.3f} s" if "torch_s" in row else ""),
                       flush=True)
+    return {**_machine(getattr(torch, "__version__", None)), "rows": rows}
+
+
+def _machine(torch_version: str | None) -> dict:
+    """What the numbers were measured on."""
     return {"machine": f"{platform.processor() or platform.machine()}, "
                        f"{platform.system()} {platform.release()}",
-            "threads": threads, "blas": blas_info(), "numpy": np.__version__,
-            "torch": getattr(torch, "__version__", None), "rows": rows}
+            "threads": n_threads(), "blas": blas_info(), "numpy": np.__version__,
+            "torch": torch_version}
+
+
+def machine_line(result: dict) -> str:
+    """One line: machine, threads, numpy and its BLAS, PyTorch."""
+    return (f"Machine: {result['machine']}; {result['threads']} threads; numpy "
+            f"{result['numpy']} ({result['blas']}); PyTorch {result['torch']}.")
 
 
 def markdown(result: dict) -> str:
     """The results as a markdown table (ratio = npae seconds / PyTorch seconds)."""
-    lines = [f"Machine: {result['machine']}; {result['threads']} threads; numpy "
-             f"{result['numpy']} ({result['blas']}); PyTorch {result['torch']}.", "",
+    lines = [machine_line(result), "",
              "| benchmark | device | npae s | samples/s | PyTorch s | ratio | npae peak MiB "
              "| speed-up vs npae CPU |",
              "|---|---|---|---|---|---|---|---|"]
@@ -164,12 +159,27 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n")[0])
     p.add_argument("--only", default=None)
     p.add_argument("--repeat", type=int, default=3)
-    p.add_argument("--json", default=str(Path(__file__).parent / "results" / "latest.json"))
+    p.add_argument("--samples", type=int, default=None,
+                   help=f"images per epoch (default {N:,}): fewer for a quick look")
+    p.add_argument("--layers", action="store_true",
+                   help="time every layer of the conv models instead (forward + backward)")
+    p.add_argument("--json", default=None,
+                   help="where to save the results (default benchmarks/results/latest.json, "
+                        "or layers.json with --layers)")
     args = p.parse_args(argv)
-    result = run(args.only, args.repeat)
+    if args.layers:
+        with limit_threads(n_threads()), _restoring(backend.current()):
+            backend.use("numpy")
+            result = layers.run(args.only, args.repeat)
+        result.update(_machine(result.get("torch")))
+        table = machine_line(result) + "\n" + layers.markdown(result)
+    else:
+        result = run(args.only, args.repeat, args.samples)
+        table = markdown(result)
     print()
-    print(markdown(result))
-    out = Path(args.json)
+    print(table)
+    default = "layers.json" if args.layers else "latest.json"
+    out = Path(args.json or Path(__file__).parent / "results" / default)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
     print(f"\nsaved {out}")

@@ -56,6 +56,30 @@ def try_torch():
     return torch
 
 
+PAUSE = 0.3  # seconds before each timed call (see timed_rounds)
+
+
+def timed_rounds(runs: list[tuple[Callable[[], object], Callable[[], None]]], repeat: int
+                 ) -> list[float]:
+    """Best wall time of each ``(fn, synchronize)`` over ``repeat`` rounds, after one
+    warm-up each. The rounds alternate between the functions, so that a machine
+    that speeds up or slows down during the run affects npae and PyTorch alike,
+    with a pause before each timed call: OpenBLAS's and OpenMP's worker threads
+    keep spinning for a while after a call and would slow down the other library."""
+    for fn, sync in runs:
+        fn()
+        sync()
+    best = [float("inf")] * len(runs)
+    for _ in range(repeat):
+        for i, (fn, sync) in enumerate(runs):
+            time.sleep(PAUSE)
+            t = time.perf_counter()
+            fn()
+            sync()
+            best[i] = min(best[i], time.perf_counter() - t)
+    return best
+
+
 def best_of(fn: Callable[[], object], repeat: int = 3, warmup: int = 1) -> float:
     """Smallest wall time of ``repeat`` calls after ``warmup`` calls (seconds)."""
     for _ in range(warmup):

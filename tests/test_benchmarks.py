@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from benchmarks import __main__ as suite
@@ -44,3 +45,93 @@ def test_suite_adds_gpu_rows_with_the_speed_up_over_the_cpu():
     cpu, gpu = result["rows"]
     assert gpu["speedup_vs_npae_cpu"] == pytest.approx(cpu["npae_s"] / gpu["npae_s"])
     assert "| contractive AE epoch | gpu |" in suite.markdown(result)
+
+
+# -- the conv models' epochs and the per-layer table (tiny sizes; timings never asserted) ---
+
+from benchmarks import _harness, layers  # noqa: E402
+
+CONV_ROWS = ["classic conv AE epoch", "CNN AE (32,1,1) code epoch", "conv VAE epoch"]
+
+
+@pytest.fixture
+def tiny(monkeypatch):
+    """A batch of 4 per layer, no pauses: the code paths, not the speed."""
+    monkeypatch.setattr(layers, "BATCH", 4)
+    monkeypatch.setattr(layers, "CALL_S", 1e-4)
+    monkeypatch.setattr(_harness, "PAUSE", 0.0)
+
+
+@pytest.fixture
+def no_torch(monkeypatch):
+    """As in CI, where PyTorch is not installed."""
+    monkeypatch.setattr(suite, "try_torch", lambda: None)
+    monkeypatch.setattr(layers, "try_torch", lambda: None)
+
+
+def test_conv_model_epochs_report_time_and_memory_without_torch(tiny, no_torch, monkeypatch,
+                                                              tmp_path):
+    """Epochs of 128 images (--samples) of the three conv models, npae only."""
+    monkeypatch.setattr(suite, "BENCHMARKS", [b for b in suite.BENCHMARKS if b[0] in CONV_ROWS])
+    out = tmp_path / "r.json"
+    assert suite.main(["--samples", "128", "--repeat", "1", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    _check_rows(result, ["cpu"] * 3)
+    assert [r["benchmark"] for r in result["rows"]] == CONV_ROWS
+    for row in result["rows"]:
+        assert row["samples"] == 128 and row["npae_peak_mb"] > 0 and "torch_s" not in row
+        assert f"| {row['benchmark']} | cpu |" in suite.markdown(result)
+
+
+# Rows the issue's models must give (from their definitions): layer, input (C x H x W).
+EXPECTED_LAYERS = [
+    ("Conv2D(1, 16, k=3, s=1, p=1)", "1x28x28"), ("MaxPool2D(k=2, s=2)", "16x28x28"),
+    ("Conv2D(16, 32, k=3, s=1, p=1)", "16x14x14"), ("MaxPool2D(k=2, s=2)", "32x14x14"),
+    ("Upsample2D(scale=2)", "32x7x7"), ("Conv2D(32, 16, k=3, s=1, p=1)", "32x14x14"),
+    ("Upsample2D(scale=2)", "16x14x14"), ("Conv2D(16, 1, k=3, s=1, p=1)", "16x28x28"),
+    ("Conv2D(32, 32, k=7, s=1, p=0)", "32x7x7"),
+    ("ConvTranspose2D(32, 32, k=7, s=1, p=0, op=0)", "32x1x1"),
+    ("ConvTranspose2D(32, 16, k=3, s=2, p=1, op=1)", "32x7x7"),
+    ("ConvTranspose2D(32, 16, k=4, s=2, p=1, op=0)", "32x7x7"),
+    ("Dense(1568, 32)", "1568"),
+]
+
+
+def test_layers_flag_prints_every_layer_of_the_conv_models(tiny, no_torch, tmp_path, capsys):
+    out = tmp_path / "layers.json"
+    assert suite.main(["--layers", "--repeat", "1", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    rows = {(r["layer"], r["input"]): r for r in result["rows"]}
+    for key in EXPECTED_LAYERS:
+        assert key in rows, key
+    assert not any(r["layer"].startswith(("Flatten", "Reshape")) for r in result["rows"])
+    for r in result["rows"]:
+        assert r["npae_s"] > 0 and r["npae_peak_mb"] >= 0 and r["batch"] == 4
+        if r["target"]:  # the conv and pooling layers allocate their outputs at least
+            assert r["npae_peak_mb"] > 0
+        assert "torch_s" not in r and set(r["models"]) <= {"classic", "cnn", "vae"}
+    assert rows[("MaxPool2D(k=2, s=2)", "16x28x28")]["target"] == 1.0
+    assert rows[("Conv2D(16, 1, k=3, s=1, p=1)", "16x28x28")]["models"] == ["classic"]
+    printed = capsys.readouterr().out
+    assert "| layer | input | in | npae ms | PyTorch ms | ratio | target | npae peak MiB |" \
+        in printed
+    assert "| Conv2D(16, 1, k=3, s=1, p=1) | 16x28x28 | classic |" in printed
+    assert printed.count("\n| ") == 1 + len(result["rows"])  # the header, one per layer
+
+
+def test_pytorch_counterparts_compute_what_npae_computes(tiny):
+    """Where PyTorch is installed, each layer of the table has a counterpart with the
+    same output shape, and the ratio rows are filled in."""
+    torch = pytest.importorskip("torch")
+    from benchmarks import conv_models
+
+    result = layers.run(only="Conv", repeat=1)
+    assert result["rows"] and all(r["ratio"] == pytest.approx(r["npae_s"] / r["torch_s"])
+                                  for r in result["rows"])
+    for entry in layers.model_layers(2):
+        x = np.random.default_rng(0).standard_normal(entry["shape"]).astype(np.float32)
+        y = entry["layer"].forward(x)
+        with torch.no_grad():
+            yt = conv_models.torch_layer(entry["layer"])(torch.from_numpy(x))
+        assert tuple(yt.shape) == y.shape, entry["label"]
+    assert "ratio" in suite.run(only=CONV_ROWS[0], repeat=1, samples=128)["rows"][0]

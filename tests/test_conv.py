@@ -205,12 +205,12 @@ def test_col2im_is_the_adjoint_of_im2col(c):
     n, ch = c["n"], c["c_in"]
     ho, wo = (conv_size(size, k, s, p) for size, k, s, p in
               zip((c["h"], c["w"]), c["kernel"], c["stride"], c["padding"]))
-    assert cols.shape == (ch * kh * kw, n * ho * wo)
+    assert cols.shape == (n * ho * wo, kh * kw * ch)
     xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
-    blocks = cols.reshape(ch, kh, kw, n, ho, wo)
+    blocks = cols.reshape(n, ho, wo, kh, kw, ch)
     for a, b in [(0, 0), (kh - 1, kw - 1), (kh // 2, kw // 2)]:
         expected = xp[:, :, a:a + sh * (ho - 1) + 1:sh, b:b + sw * (wo - 1) + 1:sw]
-        np.testing.assert_array_equal(blocks[:, a, b], expected.transpose(1, 0, 2, 3))
+        np.testing.assert_array_equal(blocks[:, :, :, a, b], expected.transpose(0, 2, 3, 1))
     Z = np.random.default_rng(c["seed"] + 3).standard_normal(cols.shape)
     back = col2im(Z, x.shape, *args)
     assert back.shape == x.shape

@@ -8,13 +8,13 @@ import numpy as np
 
 from npae.im2col import (
     Workspace,
-    channel_rows,
     conv2d_forward,
     conv2d_input_grad,
     conv2d_weight_grad,
     conv_output_size,
     conv_transpose_output_size,
     im2col,
+    pixel_rows,
 )
 from npae.layers.base import Array, Layer, as_generator, as_pair, check_float_dtype, new_param
 
@@ -71,18 +71,23 @@ class Conv2D(_ConvBase):
 
     .. math:: y_{n,o,i,j} = b_o + \sum_{c,a,b} W_{o,c,a,b}\, xp_{n,c,\,i s_h + a,\, j s_w + b}
 
-    As matrices (:mod:`npae.im2col`): ``Y = W_mat X_col + b``, with ``X_col = im2col(x)``
-    ``(C kh kw, N Ho Wo)``, ``W_mat = W.reshape(O, C kh kw)`` and ``Y = channel_rows(y)``
-    ``(O, N Ho Wo)``. Backward, with ``dy = dL/dy`` and ``dY = channel_rows(dy)``:
+    As matrices (:mod:`npae.im2col`): ``Y = X_col W_mat^T + b``, with ``X_col = im2col(x)``
+    ``(N Ho Wo, kh kw C)`` (one window per row), ``W_mat (O, kh kw C)`` (``W`` with its
+    entries in the same order) and ``Y = pixel_rows(y)`` ``(N Ho Wo, O)``. Backward, with
+    ``dy = dL/dy`` and ``dY = pixel_rows(dy)``:
 
     .. math::
-        \frac{\partial L}{\partial W_{mat}} = dY\, X_{col}^\top, \qquad
+        \frac{\partial L}{\partial W_{mat}} = dY^\top X_{col}, \qquad
         \frac{\partial L}{\partial b_o} = \sum_{n,i,j} dy_{n,o,i,j}, \qquad
-        \frac{\partial L}{\partial x} = \operatorname{col2im}\big(W_{mat}^\top dY\big),
+        \frac{\partial L}{\partial x} = \operatorname{col2im}\big(dY\, W_{mat}\big),
 
     i.e. ``dx[n,c,h,w] = sum over (o, a, b, i, j) with i sh + a - ph = h and
     j sw + b - pw = w of W[o,c,a,b] dy[n,o,i,j]`` (each input pixel collects the
-    gradient of every output whose window covered it).
+    gradient of every output whose window covered it). For stride 1 the same ``dx`` is
+    the correlation of ``dy`` (padded by ``k - 1 - p``) with the flipped kernel,
+    ``dx[n,c,h,w] = sum over (o, a, b) of W[o,c,kh-1-a,kw-1-b] dyp[n,o,h+a,w+b]``,
+    computed instead when it moves less memory, as judged from the shapes by
+    :func:`npae.im2col.input_grad_route` (both routes give the same ``dx``).
 
     Initialisation: ``W ~ U(-a, a)``, ``a = sqrt(6 / fan_in)``, ``fan_in = C kh kw``
     (He uniform: variance ``2 / fan_in``, which keeps activations' scale through
@@ -119,9 +124,9 @@ class Conv2D(_ConvBase):
 
     def backward(self, dy: Array, input_grad: bool = True) -> Array | None:
         self._check_dy(dy)
-        W, dy_rows = self.params["W"], channel_rows(dy, self._ws, "dy_rows")
+        W, dy_rows = self.params["W"], pixel_rows(dy, self._ws, "dy_rows")
         self.grads["W"] = conv2d_weight_grad(self._cols, dy_rows, W.shape)
-        self.grads["b"] = dy_rows.sum(axis=1)
+        self.grads["b"] = dy_rows.sum(axis=0)
         if not input_grad:
             return None
         return conv2d_input_grad(dy_rows, W, self._x_shape, self.stride, self.padding, self._ws)
@@ -147,18 +152,19 @@ class ConvTranspose2D(_ConvBase):
     with ``ph >= oph`` (``k=3, s=2, p=1, op=1``, say) what they miss is padding;
     with ``ph < oph`` the last output rows receive nothing from ``x``, only ``b``.
 
-    Backward, with ``dy = dL/dy`` and ``DY_col = im2col(dy)`` (the columns
+    Backward, with ``dy = dL/dy`` and ``DY_col = im2col(dy)`` (the patches
     ``K_W`` builds from ``dy``), using ``L = <dy, K_W^T x> = <K_W dy, x>``:
 
     .. math::
         \frac{\partial L}{\partial x} = K_W\, dy \;(\text{a convolution}),\qquad
-        \frac{\partial L}{\partial W_{mat}} = X\, DY_{col}^\top,\qquad
+        \frac{\partial L}{\partial W_{mat}} = X^\top DY_{col},\qquad
         \frac{\partial L}{\partial b_o} = \sum_{n,i,j} dy_{n,o,i,j},
 
-    with ``X = channel_rows(x)`` ``(C, N H W)``, ``DY_col (O kh kw, N H W)`` and
-    ``W_mat = W.reshape(C, O kh kw)``: since ``K_W dy`` is ``W_mat DY_col`` in channel rows,
-    ``L = <W_mat DY_col, X> = tr(X^T W_mat DY_col)``, whose gradient in ``W_mat`` is
-    ``X DY_col^T``.
+    with ``X = pixel_rows(x)`` ``(N H W, C)``, ``DY_col (N H W, kh kw O)`` and ``W_mat (C, kh kw
+    O)`` (``W`` in the patches' order): since ``K_W dy`` is ``DY_col W_mat^T`` in pixel rows,
+    ``L = <DY_col W_mat^T, X> = tr(W_mat DY_col^T X)``, whose gradient in ``W_mat`` is
+    ``X^T DY_col``. The forward pass is the convolution's input gradient, by the
+    cheaper of its two routes (:func:`npae.im2col.conv2d_input_grad`).
 
     Initialisation: ``W ~ U(-a, a)``, ``a = sqrt(6 / fan_in)`` with
     ``fan_in = C kh kw / (sh sw)``, the average number of inputs that reach one
@@ -196,8 +202,8 @@ class ConvTranspose2D(_ConvBase):
                 f"ConvTranspose2D: input of shape {tuple(x.shape)} gives an empty output "
                 f"{y_shape} with kernel {self.kernel_size}, stride {self.stride}, padding "
                 f"{self.padding}, output_padding {self.output_padding}")
-        # x in channel rows is both this product's operand and, in backward, dW's
-        self._x_rows, self._y_shape = channel_rows(x, self._ws, "x_rows"), y_shape
+        # x in pixel rows is both this product's operand and, in backward, dW's
+        self._x_rows, self._y_shape = pixel_rows(x, self._ws, "x_rows"), y_shape
         y = conv2d_input_grad(self._x_rows, self.params["W"], y_shape, self.stride,
                               self.padding, self._ws)
         y += self.params["b"].reshape(1, -1, 1, 1)
@@ -210,7 +216,7 @@ class ConvTranspose2D(_ConvBase):
             dx, cols = conv2d_forward(dy, W, self.stride, self.padding, ws=self._ws)
         else:
             dx, cols = None, im2col(dy, self.kernel_size, self.stride, self.padding, self._ws)
-        # dL/dW_mat = X DY_col^T: the weight gradient of K_W with the roles of "input"
+        # dL/dW_mat = X^T DY_col: the weight gradient of K_W with the roles of "input"
         # (dy) and "output gradient" (x) exchanged.
         self.grads["W"] = conv2d_weight_grad(cols, x_rows, W.shape)
         self.grads["b"] = dy.sum(axis=(0, 2, 3))

@@ -1,0 +1,138 @@
+"""Every layer of the convolutional models, forward + backward, npae against PyTorch.
+
+``python -m benchmarks --layers`` walks the models of :mod:`benchmarks.conv_models`
+with a float32 batch of 128, and times each distinct layer (type, arguments,
+input shape) on its own: ``forward`` of a random input, then ``backward`` of a
+random upstream gradient, input gradient included, in both libraries. Shape
+layers (Flatten, Reshape: views in both) are left out. The table shows where an
+epoch's time goes, so the next bottleneck is visible at a glance.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from benchmarks import conv_models
+from benchmarks._harness import peak_memory_mb, timed_rounds, try_torch
+from npae import backend
+from npae.models.convolutional import _describe
+
+BATCH = 128
+#: Short names of the models, for the table's "in" column.
+SHORT = {"classic conv AE": "classic", "CNN AE (32,1,1) code": "cnn", "conv VAE": "vae"}
+#: Targets of the issue (npae / PyTorch, forward + backward) by layer type.
+TARGETS = {"Conv2D": 1.5, "ConvTranspose2D": 1.5, "MaxPool2D": 1.0, "Upsample2D": 1.0}
+SKIP = ("Flatten", "Reshape")
+CALL_S = 0.05  # each timed call repeats the step to last about this long
+
+
+def model_layers(batch: int) -> list[dict]:
+    """One entry per distinct layer of the models: the layer, its input shape, the models."""
+    entries: dict[tuple, dict] = {}
+    for name, build in conv_models.MODELS.items():
+        model = build()
+        x = np.zeros((batch, 1, 28, 28), np.float32)
+        z = model.encode(x)
+        for seq, inp in ((model.encoder, x), (model.decoder, z)):
+            for layer in seq.layers:
+                key = (type(layer).__name__, _describe(layer), tuple(inp.shape[1:]))
+                if key[0] not in SKIP:
+                    entry = entries.setdefault(key, {"layer": layer, "label": key[1],
+                                                     "kind": key[0], "shape": inp.shape,
+                                                     "models": []})
+                    if SHORT[name] not in entry["models"]:
+                        entry["models"].append(SHORT[name])
+                inp = layer.forward(inp, training=False)
+    return list(entries.values())
+
+
+def _inputs(layer: Any, shape: tuple[int, ...], seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape, dtype=np.float32)
+    y = layer.forward(x)
+    return x, rng.standard_normal(y.shape, dtype=np.float32)
+
+
+def npae_step(layer: Any, x: np.ndarray, dy: np.ndarray) -> Callable[[], object]:
+    x, dy = backend.to_device(x), backend.to_device(dy)
+
+    def step():
+        layer.forward(x)
+        return layer.backward(dy)
+
+    return step
+
+
+def torch_step(layer: Any, x: np.ndarray, dy: np.ndarray) -> Callable[[], object]:
+    torch = try_torch()
+    module = conv_models.torch_layer(layer)
+    xt = torch.from_numpy(x).requires_grad_(True)
+    dyt = torch.from_numpy(dy)
+
+    def step():
+        xt.grad = None
+        module.zero_grad(set_to_none=True)
+        module(xt).backward(dyt)
+        return xt.grad
+
+    return step
+
+
+def _repeated(fn: Callable[[], object], reps: int) -> Callable[[], None]:
+    def run() -> None:
+        for _ in range(reps):
+            fn()
+
+    return run
+
+
+def run(only: str | None = None, repeat: int = 3, batch: int | None = None) -> dict:
+    """Seconds per forward + backward of each layer in each library, ratio and peak memory
+    (``batch`` samples, by default :data:`BATCH`)."""
+    torch = try_torch()
+    batch = batch or BATCH
+    rows = []
+    for entry in model_layers(batch):
+        if only and only.lower() not in entry["label"].lower():
+            continue
+        layer = entry["layer"]
+        x, dy = _inputs(layer, entry["shape"])
+        steps = [npae_step(layer, x, dy)]
+        if torch is not None:
+            steps.append(torch_step(layer, x, dy))
+        steps[0]()
+        t = time.perf_counter()
+        steps[0]()
+        reps = max(1, min(200, round(CALL_S / max(time.perf_counter() - t, 1e-6))))
+        times = timed_rounds([(_repeated(s, reps), lambda: None) for s in steps], repeat)
+        row = {"layer": entry["label"], "input": "x".join(map(str, entry["shape"][1:])),
+               "batch": batch, "models": entry["models"], "npae_s": times[0] / reps,
+               "npae_peak_mb": peak_memory_mb(npae_step(type(layer)(**layer.config()), x, dy)),
+               "target": TARGETS.get(entry["kind"])}
+        if torch is not None:
+            row["torch_s"] = times[1] / reps
+            row["ratio"] = row["npae_s"] / row["torch_s"]
+        rows.append(row)
+        print(f"  {row['layer']} on {row['input']}: npae {row['npae_s'] * 1e3:.2f} ms"
+              + (f", PyTorch {row['torch_s'] * 1e3:.2f} ms" if "torch_s" in row else ""),
+              flush=True)
+    return {"rows": rows, "batch": batch, "torch": getattr(torch, "__version__", None)}
+
+
+def markdown(result: dict) -> str:
+    """The per-layer table (ratio = npae seconds / PyTorch seconds)."""
+    lines = [f"Forward + backward of one float32 batch of {result['batch']} per layer.", "",
+             "| layer | input | in | npae ms | PyTorch ms | ratio | target | npae peak MiB |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in result["rows"]:
+        torch_ms = f"{r['torch_s'] * 1e3:.2f}" if "torch_s" in r else "-"
+        ratio = f"{r['ratio']:.2f}" if "ratio" in r else "-"
+        target = f"≤ {r['target']}" if r["target"] else "-"
+        lines.append(f"| {r['layer']} | {r['input']} | {', '.join(r['models'])} | "
+                     f"{r['npae_s'] * 1e3:.2f} | {torch_ms} | {ratio} | {target} | "
+                     f"{r['npae_peak_mb']:.1f} |")
+    return "\n".join(lines)

@@ -1,0 +1,162 @@
+"""The fast paths of convolution and pooling agree with the general ones, with finite
+differences, with plain references, and on the (stand-in) device, bit for bit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+import npae.im2col as im2col_module
+from npae import backend
+from npae.gradcheck import check_function, check_layer
+from npae.im2col import conv2d_forward, conv2d_input_grad, input_grad_route, pixel_rows
+from npae.layers import Conv2D, ConvTranspose2D, MaxPool2D, Upsample2D
+
+import strict_device
+
+ROUTES = ("col2im", "correlate")
+
+
+@st.composite
+def stride1_cases(draw):
+    """Stride-1 convolutions with ``p <= k - 1``: the shapes where both routes apply."""
+    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    return {"n": draw(st.integers(1, 2)), "c": draw(st.integers(1, 4)),
+            "o": draw(st.integers(1, 4)), "h": draw(st.integers(1, 7)),
+            "w": draw(st.integers(1, 7)), "kernel": (kh, kw),
+            "padding": (draw(st.integers(0, kh - 1)), draw(st.integers(0, kw - 1))),
+            "seed": draw(st.integers(0, 2**16))}
+
+
+def _arrays(c):
+    rng = np.random.default_rng(c["seed"])
+    x = rng.standard_normal((c["n"], c["c"], c["h"], c["w"]))
+    W = rng.standard_normal((c["o"], c["c"], *c["kernel"]))
+    return x, W, rng
+
+
+@settings(max_examples=40, deadline=None)
+@given(stride1_cases())
+def test_both_input_gradient_routes_match_finite_differences(c):
+    """dx of L = sum(conv(x, W) * dy) by col2im and by correlation with the flipped kernel."""
+    x, W, rng = _arrays(c)
+    assume(all(s + 2 * p >= k for s, k, p in zip(x.shape[2:], c["kernel"], c["padding"])))
+    stride, pad = (1, 1), c["padding"]
+    dy = rng.standard_normal(conv2d_forward(x, W, stride, pad)[0].shape)
+    dx = {}
+    for route in ROUTES:
+        def f(x, route=route):
+            return (np.sum(conv2d_forward(x, W, stride, pad)[0] * dy),
+                    conv2d_input_grad(pixel_rows(dy), W, x.shape, stride, pad, route=route))
+
+        report = check_function(f, x, name=route)
+        assert report.passed, report
+        dx[route] = f(x)[1]
+    np.testing.assert_allclose(dx["col2im"], dx["correlate"], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("route", ROUTES)
+@pytest.mark.parametrize("make, shape", [
+    (lambda: Conv2D(3, 2, (3, 2), padding=(1, 0), dtype=np.float64, rng=0), (2, 3, 5, 4)),
+    (lambda: Conv2D(2, 3, 3, padding=2, dtype=np.float64, rng=1), (1, 2, 4, 5)),
+    (lambda: ConvTranspose2D(2, 3, (2, 3), padding=(1, 1), dtype=np.float64, rng=2),
+     (2, 2, 4, 3)),
+    (lambda: ConvTranspose2D(3, 1, 3, dtype=np.float64, rng=3), (1, 3, 1, 1)),
+], ids=["conv", "conv-p2", "convT", "convT-1x1"])
+def test_layers_pass_the_gradient_check_on_either_route(route, make, shape, monkeypatch):
+    monkeypatch.setattr(im2col_module, "input_grad_route", lambda *args: route)
+    x = np.random.default_rng(5).standard_normal(shape)
+    report = check_layer(make(), x)
+    assert report.passed, report
+
+
+def test_the_route_follows_the_shapes():
+    """Correlation where it copies fewer numbers (few output channels, stride 1), col2im
+    where it must (stride 2, padding >= kernel), where dy is much smaller than x, or
+    where correlation's patches would be larger than col2im's (more outputs than inputs)."""
+    assert input_grad_route((128, 16, 28, 28), (1, 16, 3, 3), (1, 1), (1, 1)) == "correlate"
+    assert input_grad_route((128, 32, 14, 14), (16, 32, 3, 3), (1, 1), (1, 1)) == "correlate"
+    assert input_grad_route((128, 16, 14, 14), (32, 16, 4, 4), (2, 2), (1, 1)) == "col2im"
+    assert input_grad_route((128, 16, 28, 28), (32, 16, 3, 3), (1, 1), (1, 1)) == "col2im"
+    assert input_grad_route((2, 3, 5, 5), (3, 3, 3, 3), (1, 1), (3, 3)) == "col2im"
+    # the transposed convolution of a 1x1 code up to 7x7: its dy is 49 times smaller
+    assert input_grad_route((128, 32, 7, 7), (32, 32, 7, 7), (1, 1), (0, 0)) == "col2im"
+
+
+# -- MaxPool2D against the windows copied out, with argmax (first maximum) ---------------
+
+def reference_maxpool(x, kernel, stride, dy):
+    """y and dx by copying every window (a Python loop over windows) and taking argmax,
+    which returns the first maximum in row-major order."""
+    (kh, kw), (sh, sw) = kernel, stride
+    ho, wo = (x.shape[2] - kh) // sh + 1, (x.shape[3] - kw) // sw + 1
+    y, dx = np.empty(dy.shape), np.zeros(x.shape)
+    for i in range(ho):
+        for j in range(wo):
+            win = x[:, :, i * sh:i * sh + kh, j * sw:j * sw + kw].reshape(*x.shape[:2], -1)
+            k = win.argmax(axis=-1)
+            y[:, :, i, j] = np.take_along_axis(win, k[..., None], -1)[..., 0]
+            for n, c in np.ndindex(*x.shape[:2]):
+                a, b = divmod(k[n, c], kw)
+                dx[n, c, i * sh + a, j * sw + b] += dy[n, c, i, j]
+    return y, dx
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 5), st.integers(1, 5), st.integers(1, 3), st.integers(1, 3),
+       st.integers(1, 9), st.integers(1, 9), st.integers(0, 3), st.integers(0, 2**16))
+def test_maxpool_matches_the_copied_windows_under_ties(kh, kw, sh, sw, h, w, levels, seed):
+    """Overlapping (stride < kernel), disjoint and tiling windows, odd sizes, heavy ties
+    (values from {0, ..., levels}): the same outputs and the same first-maximum winners."""
+    assume(h >= kh and w >= kw)
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, levels + 1, (2, 3, h, w)).astype(np.float64)
+    layer = MaxPool2D((kh, kw), (sh, sw))
+    y = layer.forward(x)
+    dy = rng.standard_normal(y.shape)
+    y_ref, dx_ref = reference_maxpool(x, (kh, kw), (sh, sw), dy)
+    np.testing.assert_array_equal(y, y_ref)
+    # overlapping windows add their dy in another order: equal up to rounding
+    np.testing.assert_allclose(layer.backward(dy), dx_ref, rtol=1e-12, atol=1e-12)
+
+
+def test_pooling_gradients_on_disjoint_and_overlapping_windows():
+    x = np.random.default_rng(0).permutation(2 * 2 * 7 * 9).reshape(2, 2, 7, 9) * 0.1
+    for layer in (MaxPool2D(2), MaxPool2D(3, 2), MaxPool2D((2, 3), (3, 1)), Upsample2D((2, 3))):
+        report = check_layer(layer, x)
+        assert report.passed, (layer, report)
+
+
+# -- the device (strict CuPy stand-in) computes the same numbers ---------------------------
+
+LAYERS = {
+    "conv-correlate": (lambda: Conv2D(4, 2, 3, padding=1, rng=0), (2, 4, 6, 5)),
+    "conv-col2im": (lambda: Conv2D(2, 4, (3, 2), stride=2, padding=1, rng=0), (2, 2, 7, 6)),
+    "convT-s2": (lambda: ConvTranspose2D(4, 2, 3, 2, 1, 1, rng=0), (2, 4, 3, 4)),
+    "convT-s1": (lambda: ConvTranspose2D(2, 4, 3, padding=1, rng=0), (2, 2, 5, 5)),
+    "pool-tiled": (lambda: MaxPool2D(2), (2, 3, 6, 4)),
+    "pool-odd": (lambda: MaxPool2D(2), (2, 3, 7, 5)),
+    "pool-overlap": (lambda: MaxPool2D(3, 1), (2, 3, 6, 5)),
+    "upsample": (lambda: Upsample2D((2, 3)), (2, 3, 4, 5)),
+}
+
+
+def _run(make, shape):
+    rng = np.random.default_rng(7)
+    x = rng.integers(0, 3, shape).astype(np.float32)  # ties for the pools
+    layer = make()
+    y = layer.forward(backend.to_device(x))
+    dy = backend.to_device(rng.standard_normal(y.shape, dtype=np.float32))
+    dx = layer.backward(dy)
+    return [backend.asnumpy(a) for a in (y, dx, *layer.grads.values())]
+
+
+@pytest.mark.parametrize("name", LAYERS)
+def test_fast_paths_run_on_the_device_with_the_numpy_numbers(name):
+    host = _run(*LAYERS[name])
+    with strict_device.installed():
+        device = _run(*LAYERS[name])
+    for a, b in zip(device, host, strict=True):
+        np.testing.assert_array_equal(a, b)
