@@ -3,7 +3,9 @@
 Every loader returns a :class:`Dataset` ``(images, labels)``: ``images`` is a float32
 array ``(N, 1, H, W)`` scaled to [0, 1] and ``labels`` an int64 array ``(N,)``. It unpacks
 like a pair, ``X, y = load("digits")``, and :func:`flatten` (or ``.flat``) gives the
-``(N, H*W)`` view that dense autoencoders take. Arrays are NumPy (host) arrays; move
+``(N, H*W)`` view that dense autoencoders take. ``"sample-images"`` is the colour exception:
+patches ``(N, 3, H, W)`` cut from scikit-learn's two bundled photographs, labelled 0 or 1
+by the photograph they come from. Arrays are NumPy (host) arrays; move
 them with :func:`npae.backend.to_device`.
 
 Splits
@@ -60,6 +62,7 @@ Parsed files are kept in memory (as uint8, about 55 MB for MNIST) per process, s
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import http.client
@@ -79,7 +82,7 @@ __all__ = [
     "cache_dir", "clear_cache", "DATASETS", "FILES", "MD5", "MIRRORS", "SHAPES",
 ]
 
-DATASETS = ("digits", "mnist", "fashion-mnist")
+DATASETS = ("digits", "mnist", "fashion-mnist", "sample-images")
 
 #: File stem (without ``.gz``) of the images and labels of each split.
 FILES = {
@@ -458,6 +461,61 @@ def _digits(part: str) -> tuple[np.ndarray, np.ndarray]:
     return images[sl], labels[sl]
 
 
+# --------------------------------------------------------------------------- sample images
+#: Share of each photograph's columns, on the right, that the test patches come from.
+_SAMPLE_TEST_FRACTION = 0.2
+#: Patches cut per split when ``n_patches`` is not given (the UFLDL exercise's count).
+SAMPLE_PATCHES = 10000
+
+
+@functools.lru_cache(maxsize=1)
+def _sample_photographs() -> tuple[np.ndarray, ...]:
+    """scikit-learn's two bundled photographs (china.jpg, flower.jpg), (427, 640, 3) uint8,
+    decoded once per process (read-only)."""
+    from sklearn.datasets import load_sample_images
+
+    photos = tuple(np.asarray(im, dtype=np.uint8) for im in load_sample_images().images)
+    for im in photos:
+        im.flags.writeable = False
+    return photos
+
+
+def _sample_images(part: str, patch_size: int, n_patches: int, seed: int
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """``n_patches`` colour patches ``(N, 3, p, p)`` uint8 and the index of their photograph.
+
+    Each patch's photograph is drawn uniformly from the two, and its top-left corner
+    uniformly among the positions where the whole patch lies in the split's region: the
+    left 80 % of the columns for training, the right 20 % for testing, so no pixel is in
+    both. All draws come from ``numpy.random.default_rng(seed)``, first the photographs
+    and then the corners, so the same arguments always give the same patches.
+    """
+    photos = _sample_photographs()
+    h, w = photos[0].shape[:2]
+    split_col = w - int(round(_SAMPLE_TEST_FRACTION * w))
+    c0, c1 = (0, split_col) if part == "train" else (split_col, w)
+    if patch_size > min(h, c1 - c0):
+        raise ValueError(f"npae.data.load: patch_size must be at most {min(h, c1 - c0)} for "
+                         f"'sample-images' (the {part} region is {h}x{c1 - c0} pixels), "
+                         f"got {patch_size}")
+    g = np.random.default_rng(seed)
+    labels = g.integers(0, len(photos), n_patches)
+    rows = g.integers(0, h - patch_size + 1, n_patches)
+    cols = g.integers(c0, c1 - patch_size + 1, n_patches)
+    stack = np.stack(photos)                              # (2, H, W, 3)
+    offs = np.arange(patch_size)
+    # one gather for every patch: index (n, p, p) -> (n, p, p, 3), then channels first
+    patches = stack[labels[:, None, None], (rows[:, None] + offs)[:, :, None],
+                    (cols[:, None] + offs)[:, None, :]]
+    return patches.transpose(0, 3, 1, 2), labels
+
+
+def _check_count(value, owner: str, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{owner}: {name} must be a positive int, got {value!r}")
+    return int(value)
+
+
 def _validation_count(validation: float | int, n: int) -> int:
     if isinstance(validation, bool) or not isinstance(validation, (int, float, np.integer,
                                                                    np.floating)):
@@ -479,13 +537,21 @@ def _validation_count(validation: float | int, n: int) -> int:
 def load(name: str = "digits", split: str = "train", *,
          validation: float | int | None = None, seed: int = 0, limit: int | None = None,
          download: bool = True, mirrors: Sequence[str] | None = None,
-         checksums: Mapping[str, str] | None = None, timeout: float = 30.0) -> Dataset:
+         checksums: Mapping[str, str] | None = None, timeout: float = 30.0,
+         patch_size: int | None = None, n_patches: int | None = None) -> Dataset:
     """Load a dataset as float32 images ``(N, 1, H, W)`` in [0, 1] and int64 labels.
+
+    ``"sample-images"`` gives colour patches ``(N, 3, p, p)`` instead, labelled by the
+    index of their photograph (0 china.jpg, 1 flower.jpg).
 
     Parameters
     ----------
-    name : {"digits", "mnist", "fashion-mnist"}
-        ``"digits"`` (8x8, bundled with scikit-learn) works offline everywhere.
+    name : {"digits", "mnist", "fashion-mnist", "sample-images"}
+        ``"digits"`` (8x8, bundled with scikit-learn) works offline everywhere, and so
+        does ``"sample-images"``: square colour patches cut from the two photographs
+        scikit-learn bundles (:func:`sklearn.datasets.load_sample_images`, 427x640).
+        Training patches lie in the left 80 % of each photograph's columns and test
+        patches in the right 20 %, so the splits share no pixel.
     split : {"train", "test", "val"}
         See the module docstring: digits' test set is its last 20 %; ``"val"`` is a
         deterministic part of the training set.
@@ -493,7 +559,9 @@ def load(name: str = "digits", split: str = "train", *,
         Fraction (0 < v < 1) or number of training images set aside for validation;
         ``split="train"`` then returns the rest. Ignored for ``split="test"``.
     seed : int
-        Chooses which training images form the validation set.
+        Chooses which training images form the validation set; for ``"sample-images"``
+        it also draws the patches (their photograph, then their top-left corner, from
+        ``numpy.random.default_rng(seed)``).
     limit : int, optional
         Keep only the first ``limit`` images of the split.
     download : bool
@@ -502,6 +570,12 @@ def load(name: str = "digits", split: str = "train", *,
         Override the base URLs, the MD5 table (file name -> hex digest; files it does not
         name are checked by IDX structure only, and any consistent shape is accepted) and
         the network timeout; for tests and private mirrors.
+    patch_size : int, optional
+        ``"sample-images"`` only: the side of the square patches (default 8; at most 128,
+        the width of the test region).
+    n_patches : int, optional
+        ``"sample-images"`` only: how many patches the split's region gives (default
+        :data:`SAMPLE_PATCHES`, 10000) before ``validation`` and ``limit`` apply.
 
     Returns
     -------
@@ -517,7 +591,17 @@ def load(name: str = "digits", split: str = "train", *,
                               or limit < 1):
         raise ValueError(f"npae.data.load: limit must be a positive int or None, got {limit!r}")
     part = "test" if split == "test" else "train"
-    if name == "digits":
+    if name != "sample-images" and (patch_size, n_patches) != (None, None):
+        raise ValueError(f"npae.data.load: patch_size and n_patches apply to "
+                         f"'sample-images' only, not to {name!r}")
+    if name == "sample-images":
+        images, labels = _sample_images(
+            part, _check_count(8 if patch_size is None else patch_size, "npae.data.load",
+                               "patch_size"),
+            _check_count(SAMPLE_PATCHES if n_patches is None else n_patches,
+                         "npae.data.load", "n_patches"), seed)
+        scale = 255.0
+    elif name == "digits":
         images, labels = _digits(part)
         scale = 16.0
     else:
@@ -534,5 +618,6 @@ def load(name: str = "digits", split: str = "train", *,
         images, labels = images[idx], labels[idx]
     if limit is not None:
         images, labels = images[:limit], labels[:limit]
-    X = (np.asarray(images, dtype=np.float32) / np.float32(scale))[:, None, :, :]
+    X = np.asarray(images, dtype=np.float32) / np.float32(scale)
+    X = X[:, None, :, :] if X.ndim == 3 else X  # grey images get their channel axis
     return Dataset(np.ascontiguousarray(X), np.asarray(labels, dtype=np.int64).copy())
