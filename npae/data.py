@@ -1,4 +1,5 @@
-"""Datasets: scikit-learn's 8x8 digits (bundled, offline), MNIST and Fashion-MNIST (IDX files).
+"""Datasets: scikit-learn's 8x8 digits (bundled, offline), MNIST and Fashion-MNIST (IDX files),
+colour patches of scikit-learn's sample photographs, CIFAR-10 (binary files).
 
 Every loader returns a :class:`Dataset` ``(images, labels)``: ``images`` is a float32
 array ``(N, 1, H, W)`` scaled to [0, 1] and ``labels`` an int64 array ``(N,)``. It unpacks
@@ -58,6 +59,19 @@ and the expected shape only.
 
 Parsed files are kept in memory (as uint8, about 55 MB for MNIST) per process, so a second
 ``load("mnist")`` skips the ~1 s of decompression; :func:`clear_cache` empties it.
+
+CIFAR-10
+--------
+``"cifar10"`` (60000 colour images ``(N, 3, 32, 32)``, 50000 for training and 10000 for
+testing, values 0..255 divided by 255, labels 0..9) is read from the official *binary*
+distribution, ``cifar-10-binary.tar.gz``, whose five ``data_batch_<i>.bin`` files and
+``test_batch.bin`` are runs of 3073-byte records (a label byte, then the red, green and
+blue 32x32 planes): parsed as bytes (:func:`parse_cifar_batch`), never unpickled. The same
+folders are searched as for MNIST (with ``cifar10`` for ``<name>``); each may hold the
+archive, verified against its published MD5 (:data:`MD5`) and read in memory, or the
+extracted ``cifar-10-batches-bin/`` folder (or its files directly), whose files have no
+published sums and are verified by structure (whole records, labels 0..9, 10000 images a
+file). When absent, the archive (about 163 MB) is downloaded to the cache as above.
 """
 
 from __future__ import annotations
@@ -66,12 +80,14 @@ import functools
 import gzip
 import hashlib
 import http.client
+import io
 import os
+import tarfile
 import tempfile
 import threading
 import urllib.request
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -80,9 +96,10 @@ import numpy as np
 __all__ = [
     "Dataset", "load", "flatten", "parse_idx", "read_idx", "download_file", "find_file",
     "cache_dir", "clear_cache", "DATASETS", "FILES", "MD5", "MIRRORS", "SHAPES",
+    "parse_cifar_batch", "CIFAR10_FILES",
 ]
 
-DATASETS = ("digits", "mnist", "fashion-mnist", "sample-images")
+DATASETS = ("digits", "mnist", "fashion-mnist", "sample-images", "cifar10")
 
 #: File stem (without ``.gz``) of the images and labels of each split.
 FILES = {
@@ -235,9 +252,8 @@ def _known_elsewhere(digest: str, filename: str, dataset: str | None) -> str | N
     return None
 
 
-def _decode(raw: bytes, filename: str, *, md5: str | None, expect_magic: int | None,
-            source: str, digest: str | None = None) -> np.ndarray:
-    """Check the MD5 of the file's bytes, gunzip if needed, parse: all or nothing."""
+def _check_md5(raw: bytes, md5: str | None, source: str, digest: str | None = None) -> None:
+    """Refuse ``raw`` unless its MD5 is ``md5`` (nothing to check when ``md5`` is None)."""
     if md5 is not None:
         digest = digest or _md5(raw)
         if digest != md5.lower():
@@ -245,6 +261,12 @@ def _decode(raw: bytes, filename: str, *, md5: str | None, expect_magic: int | N
                 f"npae.data: checksum mismatch for {source}: MD5 {digest}, expected {md5}; "
                 "the file is corrupt, truncated or not the published one. Delete it and "
                 "download it again.")
+
+
+def _decode(raw: bytes, filename: str, *, md5: str | None, expect_magic: int | None,
+            source: str, digest: str | None = None) -> np.ndarray:
+    """Check the MD5 of the file's bytes, gunzip if needed, parse: all or nothing."""
+    _check_md5(raw, md5, source, digest)
     if filename.endswith(".gz") or raw[:2] == b"\x1f\x8b":
         try:
             raw = gzip.decompress(raw)
@@ -327,7 +349,8 @@ def _memory_key(path: Path, name: str, md5: str | None) -> tuple:
 
 def download_file(filename: str, folder: str | os.PathLike, *, mirrors: Sequence[str],
                   md5: str | None = None, expect_magic: int | None = None,
-                  timeout: float = 30.0) -> tuple[Path, np.ndarray]:
+                  timeout: float = 30.0, parse: Callable[[bytes, str], object] | None = None
+                  ) -> tuple[Path, np.ndarray]:
     """Download ``filename`` from the first mirror that serves a verified copy.
 
     Each attempt streams into a temporary file in ``folder``; the copy is checked (the
@@ -345,6 +368,10 @@ def download_file(filename: str, folder: str | os.PathLike, *, mirrors: Sequence
         Base URLs (ending in ``/``), tried in order.
     md5, expect_magic : optional
         As in :func:`read_idx`.
+    parse : callable, optional
+        ``parse(raw_bytes, source) -> result`` for a file that is not IDX (the CIFAR-10
+        archive): run after the MD5 check, in place of the IDX parser; it raises
+        ``ValueError`` for a bad file, and its result is returned in place of the array.
     timeout : float
         Seconds for connecting and for each read.
 
@@ -374,7 +401,11 @@ def download_file(filename: str, folder: str | os.PathLike, *, mirrors: Sequence
             if length is not None and size != int(length):
                 raise ValueError(f"received {size} of {length} bytes (download cut short)")
             raw = Path(tmp).read_bytes()
-            arr = _decode(raw, filename, md5=md5, expect_magic=expect_magic, source=url)
+            if parse is None:
+                arr = _decode(raw, filename, md5=md5, expect_magic=expect_magic, source=url)
+            else:
+                _check_md5(raw, md5, url)
+                arr = parse(raw, url)
             os.replace(tmp, folder / filename)
             return folder / filename, arr
         except (OSError, ValueError, http.client.HTTPException) as err:
@@ -432,6 +463,142 @@ def clear_cache() -> None:
     with _memory_lock:
         _memory.clear()
 
+
+
+# --------------------------------------------------------------------------- CIFAR-10
+#: The official binary distribution (``cifar-10-binary.tar.gz``) and the batch files it holds.
+CIFAR10_ARCHIVE, CIFAR10_FOLDER = "cifar-10-binary.tar.gz", "cifar-10-batches-bin"
+CIFAR10_FILES = {"train": tuple(f"data_batch_{i}.bin" for i in range(1, 6)),
+                 "test": ("test_batch.bin",)}
+#: The published MD5 of the binary archive (on the CIFAR-10 page).
+MD5["cifar10"] = {CIFAR10_ARCHIVE: "c32a1d4ab5d03f1284b67883e8d87530"}
+MIRRORS["cifar10"] = ["https://www.cs.toronto.edu/~kriz/"]
+_CIFAR_SIDE, _CIFAR_CLASSES, _CIFAR_PER_FILE = 32, 10, 10000
+_CIFAR_RECORD = 1 + 3 * _CIFAR_SIDE * _CIFAR_SIDE   # a label byte, then 1024 R, G, B bytes
+
+
+def parse_cifar_batch(data: bytes, *, source: str = "CIFAR-10 batch"
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """Parse one file of CIFAR-10's binary distribution (e.g. ``data_batch_1.bin``).
+
+    The file is a run of 3073-byte records: a label byte (0..9), then the 32x32 red
+    channel, the green and the blue, each row by row. Bytes only: nothing is unpickled.
+
+    Returns
+    -------
+    (images, labels)
+        Read-only ``uint8`` arrays ``(N, 3, 32, 32)`` and ``(N,)``.
+
+    Raises
+    ------
+    ValueError
+        An empty file, a length that is not a whole number of records (a truncated file),
+        or a label outside 0..9 (not a CIFAR-10 file).
+    """
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"npae.data.parse_cifar_batch: data must be bytes, got "
+                        f"{type(data).__name__}")
+    n, rest = divmod(len(data), _CIFAR_RECORD)
+    if n == 0 or rest:
+        raise ValueError(
+            f"npae.data: {source} is truncated or not a CIFAR-10 batch: {len(data)} bytes is "
+            f"not a whole number of {_CIFAR_RECORD}-byte records (1 label byte + 3072 pixel "
+            f"bytes; a full batch is {_CIFAR_PER_FILE * _CIFAR_RECORD} bytes). Delete it and "
+            "download it again.")
+    records = np.frombuffer(data, dtype=np.uint8).reshape(n, _CIFAR_RECORD)
+    labels = records[:, 0]
+    if labels.max() >= _CIFAR_CLASSES:
+        bad = int(np.argmax(labels >= _CIFAR_CLASSES))
+        raise ValueError(f"npae.data: {source} is not a CIFAR-10 batch: record {bad} has label "
+                         f"{labels[bad]}, expected 0..9")
+    images = records[:, 1:].reshape(n, 3, _CIFAR_SIDE, _CIFAR_SIDE)
+    return images, labels
+
+
+def _cifar_archive(raw: bytes, source: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Every batch of the binary archive, parsed, by file name (all or nothing)."""
+    wanted = {f"{CIFAR10_FOLDER}/{f}": f for files in CIFAR10_FILES.values() for f in files}
+    batches = {}
+    try:
+        with tarfile.open(fileobj=io.BytesIO(raw), mode="r:*") as tar:
+            for member in tar.getmembers():
+                if member.name in wanted and member.isfile():
+                    batches[wanted[member.name]] = parse_cifar_batch(
+                        tar.extractfile(member).read(), source=f"{source}:{member.name}")
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as err:
+        raise ValueError(f"npae.data: {source} is not a complete tar archive ({err}); it is "
+                         "truncated or corrupt. Delete it and download it again.") from None
+    if not batches:
+        raise ValueError(f"npae.data: {source} holds none of the CIFAR-10 batch files "
+                         f"({CIFAR10_FOLDER}/data_batch_1.bin, ...)")
+    return batches
+
+
+def _cifar_batches(table: Mapping[str, str], files: Sequence[str]
+                   ) -> dict[str, tuple[np.ndarray, np.ndarray]] | None:
+    """The split's batches from the first search folder that holds them, or None.
+
+    A folder holds them as the archive (verified by its MD5 and parsed in memory) or
+    as the extracted files, in ``cifar-10-batches-bin/`` or directly (each verified by
+    ``table`` when it names the file, and by its record structure).
+    """
+    for folder in _search_folders("cifar10"):
+        archive = folder / CIFAR10_ARCHIVE
+        for where in (folder / CIFAR10_FOLDER, folder):
+            if all((where / f).is_file() for f in files):
+                found = {}
+                for f in files:
+                    raw = (where / f).read_bytes()
+                    _check_md5(raw, table.get(f), str(where / f))
+                    found[f] = parse_cifar_batch(raw, source=str(where / f))
+                return found
+        if archive.is_file():
+            key = _memory_key(archive, "cifar10", table.get(CIFAR10_ARCHIVE))
+            with _memory_lock:
+                batches = _memory.get(key)
+            if batches is None:
+                raw = archive.read_bytes()
+                _check_md5(raw, table.get(CIFAR10_ARCHIVE), str(archive))
+                batches = _cifar_archive(raw, str(archive))
+                with _memory_lock:
+                    _memory[key] = batches
+            return batches
+    return None
+
+
+def _cifar10(part: str, *, download: bool, mirrors: Sequence[str] | None,
+             checksums: Mapping[str, str] | None, timeout: float
+             ) -> tuple[np.ndarray, np.ndarray]:
+    table = MD5["cifar10"] if checksums is None else checksums
+    files = CIFAR10_FILES[part]
+    batches = _cifar_batches(table, files)
+    if batches is None:
+        where = (f"{Path(os.environ['NPAE_DATA']) / 'cifar10'}/ (from NPAE_DATA)"
+                 if os.environ.get("NPAE_DATA") else
+                 "<NPAE_DATA>/cifar10/ (NPAE_DATA names a folder)")
+        hint = (f"Put {CIFAR10_ARCHIVE} (or its {CIFAR10_FOLDER}/ folder) in {where} or in "
+                f"{cache_dir() / 'cifar10'}/ (the cache).")
+        if not download or _offline():
+            raise FileNotFoundError(f"npae.data: CIFAR-10 not found and not downloaded "
+                                    f"(download=False or NPAE_OFFLINE is set). {hint}")
+        try:
+            _, batches = download_file(
+                CIFAR10_ARCHIVE, cache_dir() / "cifar10",
+                mirrors=MIRRORS["cifar10"] if mirrors is None else mirrors,
+                md5=table.get(CIFAR10_ARCHIVE), timeout=timeout, parse=_cifar_archive)
+        except OSError as err:
+            raise FileNotFoundError(f"npae.data: CIFAR-10 not found, and the download failed "
+                                    f"({err}). {hint}") from None
+    missing = [f for f in files if f not in batches]
+    if missing:
+        raise ValueError(f"npae.data: the CIFAR-10 archive lacks {missing}")
+    official = checksums is None
+    short = [f for f in files if official and len(batches[f][1]) != _CIFAR_PER_FILE]
+    if short:
+        raise ValueError(f"npae.data: CIFAR-10 files {short} do not hold {_CIFAR_PER_FILE} "
+                         "images each; they are not the published ones")
+    return (np.concatenate([batches[f][0] for f in files]),
+            np.concatenate([batches[f][1] for f in files]))
 
 # --------------------------------------------------------------------------- loading
 def _mnist_like(name: str, part: str, **kw) -> tuple[np.ndarray, np.ndarray]:
@@ -546,12 +713,13 @@ def load(name: str = "digits", split: str = "train", *,
 
     Parameters
     ----------
-    name : {"digits", "mnist", "fashion-mnist", "sample-images"}
+    name : {"digits", "mnist", "fashion-mnist", "sample-images", "cifar10"}
         ``"digits"`` (8x8, bundled with scikit-learn) works offline everywhere, and so
         does ``"sample-images"``: square colour patches cut from the two photographs
         scikit-learn bundles (:func:`sklearn.datasets.load_sample_images`, 427x640).
         Training patches lie in the left 80 % of each photograph's columns and test
-        patches in the right 20 %, so the splits share no pixel.
+        patches in the right 20 %, so the splits share no pixel. ``"cifar10"`` gives
+        colour images ``(N, 3, 32, 32)`` from the binary distribution (module docstring).
     split : {"train", "test", "val"}
         See the module docstring: digits' test set is its last 20 %; ``"val"`` is a
         deterministic part of the training set.
@@ -565,11 +733,13 @@ def load(name: str = "digits", split: str = "train", *,
     limit : int, optional
         Keep only the first ``limit`` images of the split.
     download : bool
-        Allow downloading missing MNIST-family files (also off when ``NPAE_OFFLINE=1``).
+        Allow downloading missing MNIST-family or CIFAR-10 files (also off when
+        ``NPAE_OFFLINE=1``).
     mirrors, checksums, timeout
         Override the base URLs, the MD5 table (file name -> hex digest; files it does not
-        name are checked by IDX structure only, and any consistent shape is accepted) and
-        the network timeout; for tests and private mirrors.
+        name are checked by their structure only, IDX or CIFAR-10 records, and any
+        consistent shape or number of images is accepted) and the network timeout; for
+        tests and private mirrors.
     patch_size : int, optional
         ``"sample-images"`` only: the side of the square patches (default 8; at most 128,
         the width of the test region).
@@ -604,6 +774,10 @@ def load(name: str = "digits", split: str = "train", *,
     elif name == "digits":
         images, labels = _digits(part)
         scale = 16.0
+    elif name == "cifar10":
+        images, labels = _cifar10(part, download=download, mirrors=mirrors,
+                                  checksums=checksums, timeout=timeout)
+        scale = 255.0
     else:
         images, labels = _mnist_like(name, part, download=download, mirrors=mirrors,
                                      checksums=checksums, timeout=timeout)
