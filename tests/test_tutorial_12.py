@@ -50,7 +50,7 @@ def test_tutorial_12_applications(run_tutorial, tmp_path):
             for m in re.finditer(r"^\s+(\d+)((?:\s+(?:nan|[\d.]+)){4})$", out, re.M)}
     assert set(rows) == {32, 64, 128, 256, 512, 1024, 2048, 4096}, out
     ae, pca, jpeg_file, jpeg_payload = zip(*(rows[b] for b in sorted(rows)))
-    assert ae[0] < pca[0]                         # at 32 bits the AE beats PCA
+    assert all(a < p for a, p in zip(ae, pca))   # the AE beats PCA at every budget
     assert math.isnan(jpeg_file[0]) and math.isnan(jpeg_payload[0])  # JPEG can't go that low
     assert math.isnan(jpeg_file[5])               # a whole JPEG file needs > 1024 bits
     assert jpeg_payload[-1] < ae[-1] / 10         # with bits to spare, JPEG wins

@@ -356,7 +356,7 @@ show_rows([G, fixed, color_te], ["grey", "predicted", "true"], FIG / "12_coloriz
 #
 # JPEG is the general-purpose codec: Pillow encodes each test image as a greyscale
 # JPEG at several qualities; its cost is the encoded length in bytes × 8. A JPEG
-# file carries headers (quantization and Huffman tables, about 300 bytes here) that
+# file carries headers (quantization and Huffman tables, about 170 bytes here) that
 # a codec with a shared decoder would send once, so we also count its *payload*: the
 # entropy-coded bytes after the start-of-scan header.
 
@@ -456,29 +456,40 @@ for budget in budgets:
 # %% [markdown]
 # **What to notice** (`nan`: the codec has no setting that small)
 #
-# - At low rates the tailored codec wins by far: a few dozen to a few hundred bits
-#   buy an AE reconstruction that JPEG cannot approach at any size that small. Even
-#   counting only its payload, JPEG needs several times the bits for the same error:
-#   it spends them on 8x8 blocks of cosines that know nothing about digits.
-# - The AE beats PCA at equal bits at low rates (it is a nonlinear code); with
-#   many bits per unit, both flatten out at their *unquantized* error, a floor set
-#   by the code size, not by the quantizer (the `float` rows).
-# - At high rates JPEG wins: above its lowest qualities its error keeps falling
-#   towards the rounding to 8 bits per pixel, while the AE's stays at its floor.
-#   JPEG is also general: it compresses any image, while this codec works only on
-#   images like its training set, and needs its decoder's weights on both sides.
-# - The rate here is the plain `d × b` bits of a fixed-length code; an entropy
+# - At low rates the codecs fitted to the data win, and below JPEG's smallest setting
+#   they are the only ones that work at all. On MNIST the AE gives an error of 0.030
+#   with 32 bits and 0.012 with 128; JPEG's lowest quality costs 335 bits of payload
+#   (1,710 bits as a file) for an error of 0.0088, which the AE reaches with 256.
+#   On the digits the AE reaches 0.019 with 32 bits, and JPEG's payload needs between
+#   71 and 130 bits for that. Counting whole files, JPEG needs 7 to 23 times the
+#   bits for the same error; counting only its payload, 1.3 to 2 times. It spends
+#   them on 8x8 blocks of cosines that know nothing about digits.
+# - The AE beats PCA quantized the same way at every budget in our runs (on MNIST
+#   0.012 against 0.018 at 128 bits): a nonlinear code packs more into each unit.
+#   With many bits per unit both flatten out at their *unquantized* error (the
+#   `float` rows), a floor set by the code size and the training, not by the
+#   quantizer.
+# - At high rates JPEG wins: its error keeps falling towards the rounding to 8 bits
+#   a pixel, while the AE's stays at its floor. On MNIST JPEG's payload is better
+#   from about 500 bits on (0.0024 at 869 bits against the AE's 0.0085), on the
+#   digits from about 190 (0.0035 against 0.0092). JPEG is also general: it
+#   compresses any image, while this codec works only on images like its training
+#   set, and needs its decoder's weights on both sides.
+# - The rate here is the plain `d x b` bits of a fixed-length code; an entropy
 #   coder on the quantized codes (or training for it, as learned image codecs do)
 #   would lower the AE's rate further.
 #
 # ## Summary
 #
 # - Inpainting, watermark removal and colorization are one model, the DAE, with
-#   three corruptions: `BlockMaskNoise`, `OverlayNoise`, `GrayscaleNoise`.
-#   The corruption is the task.
-# - Compression is the code of a plain AE, quantized: unbeatable at low rates on
-#   the data it was trained for, beaten by JPEG where fidelity matters or the data
-#   change.
+#   three corruptions: `BlockMaskNoise`, `OverlayNoise`, `GrayscaleNoise`. The
+#   corruption is the task.
+# - Baselines keep the comparison honest: PCA least squares, told where the holes
+#   are, edges out this small inpainting DAE; the blind watermark DAE beats the told
+#   PCA under the stamp and loses to it over the whole image.
+# - Compression is the code of a plain AE, quantized: in our runs the best codec
+#   at low rates on the data it was trained for (ahead of PCA at every budget), and
+#   beaten by JPEG where fidelity matters or the data change.
 #
 # **Exercises.** (1) Train the inpainting DAE with larger holes and test it with
 # smaller ones: does it transfer? Then make its holes visible, with
