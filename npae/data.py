@@ -1,9 +1,12 @@
-"""Datasets: scikit-learn's 8x8 digits (bundled, offline), MNIST and Fashion-MNIST (IDX files).
+"""Datasets: scikit-learn's 8x8 digits (bundled, offline), MNIST and Fashion-MNIST (IDX files),
+colour patches of scikit-learn's sample photographs, CIFAR-10 (binary files).
 
 Every loader returns a :class:`Dataset` ``(images, labels)``: ``images`` is a float32
 array ``(N, 1, H, W)`` scaled to [0, 1] and ``labels`` an int64 array ``(N,)``. It unpacks
 like a pair, ``X, y = load("digits")``, and :func:`flatten` (or ``.flat``) gives the
-``(N, H*W)`` view that dense autoencoders take. Arrays are NumPy (host) arrays; move
+``(N, H*W)`` view that dense autoencoders take. ``"sample-images"`` is the colour exception:
+patches ``(N, 3, H, W)`` cut from scikit-learn's two bundled photographs, labelled 0 or 1
+by the photograph they come from. Arrays are NumPy (host) arrays; move
 them with :func:`npae.backend.to_device`.
 
 Splits
@@ -56,19 +59,35 @@ and the expected shape only.
 
 Parsed files are kept in memory (as uint8, about 55 MB for MNIST) per process, so a second
 ``load("mnist")`` skips the ~1 s of decompression; :func:`clear_cache` empties it.
+
+CIFAR-10
+--------
+``"cifar10"`` (60000 colour images ``(N, 3, 32, 32)``, 50000 for training and 10000 for
+testing, values 0..255 divided by 255, labels 0..9) is read from the official *binary*
+distribution, ``cifar-10-binary.tar.gz``, whose five ``data_batch_<i>.bin`` files and
+``test_batch.bin`` are runs of 3073-byte records (a label byte, then the red, green and
+blue 32x32 planes): parsed as bytes (:func:`parse_cifar_batch`), never unpickled. The same
+folders are searched as for MNIST (with ``cifar10`` for ``<name>``); each may hold the
+archive, verified against its published MD5 (:data:`MD5`) and read in memory, or the
+extracted ``cifar-10-batches-bin/`` folder (or its files directly), whose files have no
+published sums and are verified by structure (whole records, labels 0..9, 10000 images a
+file). When absent, the archive (about 163 MB) is downloaded to the cache as above.
 """
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import http.client
+import io
 import os
+import tarfile
 import tempfile
 import threading
 import urllib.request
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -77,9 +96,10 @@ import numpy as np
 __all__ = [
     "Dataset", "load", "flatten", "parse_idx", "read_idx", "download_file", "find_file",
     "cache_dir", "clear_cache", "DATASETS", "FILES", "MD5", "MIRRORS", "SHAPES",
+    "parse_cifar_batch", "CIFAR10_FILES",
 ]
 
-DATASETS = ("digits", "mnist", "fashion-mnist")
+DATASETS = ("digits", "mnist", "fashion-mnist", "sample-images", "cifar10")
 
 #: File stem (without ``.gz``) of the images and labels of each split.
 FILES = {
@@ -232,9 +252,8 @@ def _known_elsewhere(digest: str, filename: str, dataset: str | None) -> str | N
     return None
 
 
-def _decode(raw: bytes, filename: str, *, md5: str | None, expect_magic: int | None,
-            source: str, digest: str | None = None) -> np.ndarray:
-    """Check the MD5 of the file's bytes, gunzip if needed, parse: all or nothing."""
+def _check_md5(raw: bytes, md5: str | None, source: str, digest: str | None = None) -> None:
+    """Refuse ``raw`` unless its MD5 is ``md5`` (nothing to check when ``md5`` is None)."""
     if md5 is not None:
         digest = digest or _md5(raw)
         if digest != md5.lower():
@@ -242,6 +261,12 @@ def _decode(raw: bytes, filename: str, *, md5: str | None, expect_magic: int | N
                 f"npae.data: checksum mismatch for {source}: MD5 {digest}, expected {md5}; "
                 "the file is corrupt, truncated or not the published one. Delete it and "
                 "download it again.")
+
+
+def _decode(raw: bytes, filename: str, *, md5: str | None, expect_magic: int | None,
+            source: str, digest: str | None = None) -> np.ndarray:
+    """Check the MD5 of the file's bytes, gunzip if needed, parse: all or nothing."""
+    _check_md5(raw, md5, source, digest)
     if filename.endswith(".gz") or raw[:2] == b"\x1f\x8b":
         try:
             raw = gzip.decompress(raw)
@@ -324,7 +349,8 @@ def _memory_key(path: Path, name: str, md5: str | None) -> tuple:
 
 def download_file(filename: str, folder: str | os.PathLike, *, mirrors: Sequence[str],
                   md5: str | None = None, expect_magic: int | None = None,
-                  timeout: float = 30.0) -> tuple[Path, np.ndarray]:
+                  timeout: float = 30.0, parse: Callable[[bytes, str], object] | None = None
+                  ) -> tuple[Path, np.ndarray]:
     """Download ``filename`` from the first mirror that serves a verified copy.
 
     Each attempt streams into a temporary file in ``folder``; the copy is checked (the
@@ -342,6 +368,10 @@ def download_file(filename: str, folder: str | os.PathLike, *, mirrors: Sequence
         Base URLs (ending in ``/``), tried in order.
     md5, expect_magic : optional
         As in :func:`read_idx`.
+    parse : callable, optional
+        ``parse(raw_bytes, source) -> result`` for a file that is not IDX (the CIFAR-10
+        archive): run after the MD5 check, in place of the IDX parser; it raises
+        ``ValueError`` for a bad file, and its result is returned in place of the array.
     timeout : float
         Seconds for connecting and for each read.
 
@@ -371,7 +401,11 @@ def download_file(filename: str, folder: str | os.PathLike, *, mirrors: Sequence
             if length is not None and size != int(length):
                 raise ValueError(f"received {size} of {length} bytes (download cut short)")
             raw = Path(tmp).read_bytes()
-            arr = _decode(raw, filename, md5=md5, expect_magic=expect_magic, source=url)
+            if parse is None:
+                arr = _decode(raw, filename, md5=md5, expect_magic=expect_magic, source=url)
+            else:
+                _check_md5(raw, md5, url)
+                arr = parse(raw, url)
             os.replace(tmp, folder / filename)
             return folder / filename, arr
         except (OSError, ValueError, http.client.HTTPException) as err:
@@ -430,6 +464,142 @@ def clear_cache() -> None:
         _memory.clear()
 
 
+
+# --------------------------------------------------------------------------- CIFAR-10
+#: The official binary distribution (``cifar-10-binary.tar.gz``) and the batch files it holds.
+CIFAR10_ARCHIVE, CIFAR10_FOLDER = "cifar-10-binary.tar.gz", "cifar-10-batches-bin"
+CIFAR10_FILES = {"train": tuple(f"data_batch_{i}.bin" for i in range(1, 6)),
+                 "test": ("test_batch.bin",)}
+#: The published MD5 of the binary archive (on the CIFAR-10 page).
+MD5["cifar10"] = {CIFAR10_ARCHIVE: "c32a1d4ab5d03f1284b67883e8d87530"}
+MIRRORS["cifar10"] = ["https://www.cs.toronto.edu/~kriz/"]
+_CIFAR_SIDE, _CIFAR_CLASSES, _CIFAR_PER_FILE = 32, 10, 10000
+_CIFAR_RECORD = 1 + 3 * _CIFAR_SIDE * _CIFAR_SIDE   # a label byte, then 1024 R, G, B bytes
+
+
+def parse_cifar_batch(data: bytes, *, source: str = "CIFAR-10 batch"
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """Parse one file of CIFAR-10's binary distribution (e.g. ``data_batch_1.bin``).
+
+    The file is a run of 3073-byte records: a label byte (0..9), then the 32x32 red
+    channel, the green and the blue, each row by row. Bytes only: nothing is unpickled.
+
+    Returns
+    -------
+    (images, labels)
+        Read-only ``uint8`` arrays ``(N, 3, 32, 32)`` and ``(N,)``.
+
+    Raises
+    ------
+    ValueError
+        An empty file, a length that is not a whole number of records (a truncated file),
+        or a label outside 0..9 (not a CIFAR-10 file).
+    """
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"npae.data.parse_cifar_batch: data must be bytes, got "
+                        f"{type(data).__name__}")
+    n, rest = divmod(len(data), _CIFAR_RECORD)
+    if n == 0 or rest:
+        raise ValueError(
+            f"npae.data: {source} is truncated or not a CIFAR-10 batch: {len(data)} bytes is "
+            f"not a whole number of {_CIFAR_RECORD}-byte records (1 label byte + 3072 pixel "
+            f"bytes; a full batch is {_CIFAR_PER_FILE * _CIFAR_RECORD} bytes). Delete it and "
+            "download it again.")
+    records = np.frombuffer(data, dtype=np.uint8).reshape(n, _CIFAR_RECORD)
+    labels = records[:, 0]
+    if labels.max() >= _CIFAR_CLASSES:
+        bad = int(np.argmax(labels >= _CIFAR_CLASSES))
+        raise ValueError(f"npae.data: {source} is not a CIFAR-10 batch: record {bad} has label "
+                         f"{labels[bad]}, expected 0..9")
+    images = records[:, 1:].reshape(n, 3, _CIFAR_SIDE, _CIFAR_SIDE)
+    return images, labels
+
+
+def _cifar_archive(raw: bytes, source: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Every batch of the binary archive, parsed, by file name (all or nothing)."""
+    wanted = {f"{CIFAR10_FOLDER}/{f}": f for files in CIFAR10_FILES.values() for f in files}
+    batches = {}
+    try:
+        with tarfile.open(fileobj=io.BytesIO(raw), mode="r:*") as tar:
+            for member in tar.getmembers():
+                if member.name in wanted and member.isfile():
+                    batches[wanted[member.name]] = parse_cifar_batch(
+                        tar.extractfile(member).read(), source=f"{source}:{member.name}")
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as err:
+        raise ValueError(f"npae.data: {source} is not a complete tar archive ({err}); it is "
+                         "truncated or corrupt. Delete it and download it again.") from None
+    if not batches:
+        raise ValueError(f"npae.data: {source} holds none of the CIFAR-10 batch files "
+                         f"({CIFAR10_FOLDER}/data_batch_1.bin, ...)")
+    return batches
+
+
+def _cifar_batches(table: Mapping[str, str], files: Sequence[str]
+                   ) -> dict[str, tuple[np.ndarray, np.ndarray]] | None:
+    """The split's batches from the first search folder that holds them, or None.
+
+    A folder holds them as the archive (verified by its MD5 and parsed in memory) or
+    as the extracted files, in ``cifar-10-batches-bin/`` or directly (each verified by
+    ``table`` when it names the file, and by its record structure).
+    """
+    for folder in _search_folders("cifar10"):
+        archive = folder / CIFAR10_ARCHIVE
+        for where in (folder / CIFAR10_FOLDER, folder):
+            if all((where / f).is_file() for f in files):
+                found = {}
+                for f in files:
+                    raw = (where / f).read_bytes()
+                    _check_md5(raw, table.get(f), str(where / f))
+                    found[f] = parse_cifar_batch(raw, source=str(where / f))
+                return found
+        if archive.is_file():
+            key = _memory_key(archive, "cifar10", table.get(CIFAR10_ARCHIVE))
+            with _memory_lock:
+                batches = _memory.get(key)
+            if batches is None:
+                raw = archive.read_bytes()
+                _check_md5(raw, table.get(CIFAR10_ARCHIVE), str(archive))
+                batches = _cifar_archive(raw, str(archive))
+                with _memory_lock:
+                    _memory[key] = batches
+            return batches
+    return None
+
+
+def _cifar10(part: str, *, download: bool, mirrors: Sequence[str] | None,
+             checksums: Mapping[str, str] | None, timeout: float
+             ) -> tuple[np.ndarray, np.ndarray]:
+    table = MD5["cifar10"] if checksums is None else checksums
+    files = CIFAR10_FILES[part]
+    batches = _cifar_batches(table, files)
+    if batches is None:
+        where = (f"{Path(os.environ['NPAE_DATA']) / 'cifar10'}/ (from NPAE_DATA)"
+                 if os.environ.get("NPAE_DATA") else
+                 "<NPAE_DATA>/cifar10/ (NPAE_DATA names a folder)")
+        hint = (f"Put {CIFAR10_ARCHIVE} (or its {CIFAR10_FOLDER}/ folder) in {where} or in "
+                f"{cache_dir() / 'cifar10'}/ (the cache).")
+        if not download or _offline():
+            raise FileNotFoundError(f"npae.data: CIFAR-10 not found and not downloaded "
+                                    f"(download=False or NPAE_OFFLINE is set). {hint}")
+        try:
+            _, batches = download_file(
+                CIFAR10_ARCHIVE, cache_dir() / "cifar10",
+                mirrors=MIRRORS["cifar10"] if mirrors is None else mirrors,
+                md5=table.get(CIFAR10_ARCHIVE), timeout=timeout, parse=_cifar_archive)
+        except OSError as err:
+            raise FileNotFoundError(f"npae.data: CIFAR-10 not found, and the download failed "
+                                    f"({err}). {hint}") from None
+    missing = [f for f in files if f not in batches]
+    if missing:
+        raise ValueError(f"npae.data: the CIFAR-10 archive lacks {missing}")
+    official = checksums is None
+    short = [f for f in files if official and len(batches[f][1]) != _CIFAR_PER_FILE]
+    if short:
+        raise ValueError(f"npae.data: CIFAR-10 files {short} do not hold {_CIFAR_PER_FILE} "
+                         "images each; they are not the published ones")
+    return (np.concatenate([batches[f][0] for f in files]),
+            np.concatenate([batches[f][1] for f in files]))
+
 # --------------------------------------------------------------------------- loading
 def _mnist_like(name: str, part: str, **kw) -> tuple[np.ndarray, np.ndarray]:
     img_stem, lab_stem = FILES[part]
@@ -458,6 +628,61 @@ def _digits(part: str) -> tuple[np.ndarray, np.ndarray]:
     return images[sl], labels[sl]
 
 
+# --------------------------------------------------------------------------- sample images
+#: Share of each photograph's columns, on the right, that the test patches come from.
+_SAMPLE_TEST_FRACTION = 0.2
+#: Patches cut per split when ``n_patches`` is not given (the UFLDL exercise's count).
+SAMPLE_PATCHES = 10000
+
+
+@functools.lru_cache(maxsize=1)
+def _sample_photographs() -> tuple[np.ndarray, ...]:
+    """scikit-learn's two bundled photographs (china.jpg, flower.jpg), (427, 640, 3) uint8,
+    decoded once per process (read-only)."""
+    from sklearn.datasets import load_sample_images
+
+    photos = tuple(np.asarray(im, dtype=np.uint8) for im in load_sample_images().images)
+    for im in photos:
+        im.flags.writeable = False
+    return photos
+
+
+def _sample_images(part: str, patch_size: int, n_patches: int, seed: int
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """``n_patches`` colour patches ``(N, 3, p, p)`` uint8 and the index of their photograph.
+
+    Each patch's photograph is drawn uniformly from the two, and its top-left corner
+    uniformly among the positions where the whole patch lies in the split's region: the
+    left 80 % of the columns for training, the right 20 % for testing, so no pixel is in
+    both. All draws come from ``numpy.random.default_rng(seed)``, first the photographs
+    and then the corners, so the same arguments always give the same patches.
+    """
+    photos = _sample_photographs()
+    h, w = photos[0].shape[:2]
+    split_col = w - int(round(_SAMPLE_TEST_FRACTION * w))
+    c0, c1 = (0, split_col) if part == "train" else (split_col, w)
+    if patch_size > min(h, c1 - c0):
+        raise ValueError(f"npae.data.load: patch_size must be at most {min(h, c1 - c0)} for "
+                         f"'sample-images' (the {part} region is {h}x{c1 - c0} pixels), "
+                         f"got {patch_size}")
+    g = np.random.default_rng(seed)
+    labels = g.integers(0, len(photos), n_patches)
+    rows = g.integers(0, h - patch_size + 1, n_patches)
+    cols = g.integers(c0, c1 - patch_size + 1, n_patches)
+    stack = np.stack(photos)                              # (2, H, W, 3)
+    offs = np.arange(patch_size)
+    # one gather for every patch: index (n, p, p) -> (n, p, p, 3), then channels first
+    patches = stack[labels[:, None, None], (rows[:, None] + offs)[:, :, None],
+                    (cols[:, None] + offs)[:, None, :]]
+    return patches.transpose(0, 3, 1, 2), labels
+
+
+def _check_count(value, owner: str, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{owner}: {name} must be a positive int, got {value!r}")
+    return int(value)
+
+
 def _validation_count(validation: float | int, n: int) -> int:
     if isinstance(validation, bool) or not isinstance(validation, (int, float, np.integer,
                                                                    np.floating)):
@@ -479,13 +704,22 @@ def _validation_count(validation: float | int, n: int) -> int:
 def load(name: str = "digits", split: str = "train", *,
          validation: float | int | None = None, seed: int = 0, limit: int | None = None,
          download: bool = True, mirrors: Sequence[str] | None = None,
-         checksums: Mapping[str, str] | None = None, timeout: float = 30.0) -> Dataset:
+         checksums: Mapping[str, str] | None = None, timeout: float = 30.0,
+         patch_size: int | None = None, n_patches: int | None = None) -> Dataset:
     """Load a dataset as float32 images ``(N, 1, H, W)`` in [0, 1] and int64 labels.
+
+    ``"sample-images"`` gives colour patches ``(N, 3, p, p)`` instead, labelled by the
+    index of their photograph (0 china.jpg, 1 flower.jpg).
 
     Parameters
     ----------
-    name : {"digits", "mnist", "fashion-mnist"}
-        ``"digits"`` (8x8, bundled with scikit-learn) works offline everywhere.
+    name : {"digits", "mnist", "fashion-mnist", "sample-images", "cifar10"}
+        ``"digits"`` (8x8, bundled with scikit-learn) works offline everywhere, and so
+        does ``"sample-images"``: square colour patches cut from the two photographs
+        scikit-learn bundles (:func:`sklearn.datasets.load_sample_images`, 427x640).
+        Training patches lie in the left 80 % of each photograph's columns and test
+        patches in the right 20 %, so the splits share no pixel. ``"cifar10"`` gives
+        colour images ``(N, 3, 32, 32)`` from the binary distribution (module docstring).
     split : {"train", "test", "val"}
         See the module docstring: digits' test set is its last 20 %; ``"val"`` is a
         deterministic part of the training set.
@@ -493,15 +727,25 @@ def load(name: str = "digits", split: str = "train", *,
         Fraction (0 < v < 1) or number of training images set aside for validation;
         ``split="train"`` then returns the rest. Ignored for ``split="test"``.
     seed : int
-        Chooses which training images form the validation set.
+        Chooses which training images form the validation set; for ``"sample-images"``
+        it also draws the patches (their photograph, then their top-left corner, from
+        ``numpy.random.default_rng(seed)``).
     limit : int, optional
         Keep only the first ``limit`` images of the split.
     download : bool
-        Allow downloading missing MNIST-family files (also off when ``NPAE_OFFLINE=1``).
+        Allow downloading missing MNIST-family or CIFAR-10 files (also off when
+        ``NPAE_OFFLINE=1``).
     mirrors, checksums, timeout
         Override the base URLs, the MD5 table (file name -> hex digest; files it does not
-        name are checked by IDX structure only, and any consistent shape is accepted) and
-        the network timeout; for tests and private mirrors.
+        name are checked by their structure only, IDX or CIFAR-10 records, and any
+        consistent shape or number of images is accepted) and the network timeout; for
+        tests and private mirrors.
+    patch_size : int, optional
+        ``"sample-images"`` only: the side of the square patches (default 8; at most 128,
+        the width of the test region).
+    n_patches : int, optional
+        ``"sample-images"`` only: how many patches the split's region gives (default
+        :data:`SAMPLE_PATCHES`, 10000) before ``validation`` and ``limit`` apply.
 
     Returns
     -------
@@ -517,9 +761,23 @@ def load(name: str = "digits", split: str = "train", *,
                               or limit < 1):
         raise ValueError(f"npae.data.load: limit must be a positive int or None, got {limit!r}")
     part = "test" if split == "test" else "train"
-    if name == "digits":
+    if name != "sample-images" and (patch_size, n_patches) != (None, None):
+        raise ValueError(f"npae.data.load: patch_size and n_patches apply to "
+                         f"'sample-images' only, not to {name!r}")
+    if name == "sample-images":
+        images, labels = _sample_images(
+            part, _check_count(8 if patch_size is None else patch_size, "npae.data.load",
+                               "patch_size"),
+            _check_count(SAMPLE_PATCHES if n_patches is None else n_patches,
+                         "npae.data.load", "n_patches"), seed)
+        scale = 255.0
+    elif name == "digits":
         images, labels = _digits(part)
         scale = 16.0
+    elif name == "cifar10":
+        images, labels = _cifar10(part, download=download, mirrors=mirrors,
+                                  checksums=checksums, timeout=timeout)
+        scale = 255.0
     else:
         images, labels = _mnist_like(name, part, download=download, mirrors=mirrors,
                                      checksums=checksums, timeout=timeout)
@@ -534,5 +792,6 @@ def load(name: str = "digits", split: str = "train", *,
         images, labels = images[idx], labels[idx]
     if limit is not None:
         images, labels = images[:limit], labels[:limit]
-    X = (np.asarray(images, dtype=np.float32) / np.float32(scale))[:, None, :, :]
+    X = np.asarray(images, dtype=np.float32) / np.float32(scale)
+    X = X[:, None, :, :] if X.ndim == 3 else X  # grey images get their channel axis
     return Dataset(np.ascontiguousarray(X), np.asarray(labels, dtype=np.int64).copy())

@@ -11,7 +11,16 @@ trained to give back the clean ``x``. Three classic choices of ``q``:
   (Vincent et al.'s "masking noise": the network must fill in missing pixels).
 
 Entries are corrupted independently, so ``p`` is the *expected* fraction of
-corrupted entries. Every call draws afresh from the ``numpy.random.Generator``
+corrupted entries. Three *structured* corruptions act on image regions instead
+(images ``(N, C, H, W)``, or flat rows read as images):
+
+- :class:`BlockMaskNoise` ``(n_blocks, size)``: random rectangles set to 0, the
+  corruption of inpainting; ``draw`` returns the mask of the holes as well;
+- :class:`OverlayNoise` ``(stamp, opacity)``: a watermark (text or a small
+  picture) blended in at a random position; ``draw`` returns its mask;
+- :class:`GrayscaleNoise`: the colour taken away, every channel set to the grey
+  level (a DAE trained with it learns colorization).
+ Every call draws afresh from the ``numpy.random.Generator``
 it is given, on the host, in the dtype of ``x`` (float32 stays float32), and
 moves the draw to the array module of ``x`` (NumPy or CuPy): one code path for
 both. Each corruption has a JSON-able :meth:`Noise.config`, and
@@ -35,7 +44,8 @@ from npae.backend import get_array_module
 from npae.layers.base import Array, check_real
 
 __all__ = ["Noise", "NoNoise", "GaussianNoise", "SaltPepperNoise", "MaskingNoise",
-           "NOISES", "make_noise"]
+           "BlockMaskNoise", "OverlayNoise", "GrayscaleNoise", "render_text", "NOISES",
+           "make_noise"]
 
 #: Every corruption class by its ``kind``.
 NOISES: dict[str, type[Noise]] = {}
@@ -192,6 +202,339 @@ class MaskingNoise(Noise):
         return {"kind": self.kind, "p": self.p}
 
 
+# --------------------------------------------------------------------------- structured noise
+def _check_count(value: Any, owner: str, name: str, low: int) -> int:
+    """``value`` as an int ``>= low`` (NumPy integers accepted), else a clear error."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{owner}: {name} must be an int >= {low}, got {value!r}")
+    if value < low:
+        raise ValueError(f"{owner}: {name} must be an int >= {low}, got {value!r}")
+    return int(value)
+
+
+def _check_image_shape(image_shape: Any, owner: str) -> tuple[int, ...] | None:
+    if image_shape is None:
+        return None
+    try:
+        dims = tuple(image_shape)
+    except TypeError:
+        dims = ()
+    if len(dims) not in (2, 3) or not all(isinstance(d, (int, np.integer))
+                                          and not isinstance(d, bool) and d >= 1 for d in dims):
+        raise ValueError(f"{owner}: image_shape must be (H, W) or (C, H, W) of ints >= 1, or "
+                         f"None, got {image_shape!r}")
+    return tuple(int(d) for d in dims)
+
+
+def _layout(x: Array, image_shape: tuple[int, ...] | None, owner: str
+            ) -> tuple[int, int, int, int]:
+    """``(N, C, H, W)`` of the images in ``x``: ``(N, C, H, W)``, ``(N, H, W)``, or flat
+    ``(N, D)`` rows read as ``image_shape`` (a square ``D`` is read as one square image)."""
+    _check_array(x, owner)
+    shape = tuple(x.shape)
+    if len(shape) == 4:
+        layout = shape
+    elif len(shape) == 3:
+        layout = (shape[0], 1, *shape[1:])
+    elif len(shape) == 2:
+        n, d = shape
+        if image_shape is None:
+            side = math.isqrt(d)
+            if side * side != d:
+                raise ValueError(f"{owner}: flat rows of {d} features are not square images; "
+                                 "pass image_shape=(H, W) or (C, H, W)")
+            image_shape = (side, side)
+        dims = tuple(image_shape) if len(image_shape) == 3 else (1, *image_shape)
+        if math.prod(dims) != d:
+            raise ValueError(f"{owner}: image_shape {tuple(image_shape)} holds "
+                             f"{math.prod(dims)} values, but the rows of x have {d}")
+        layout = (n, *dims)
+    else:
+        raise ValueError(f"{owner}: x must be images (N, C, H, W) or (N, H, W), or flat rows "
+                         f"(N, D), got shape {shape}")
+    if len(shape) > 2 and image_shape is not None and tuple(image_shape)[-2:] != layout[2:]:
+        raise ValueError(f"{owner}: image_shape {tuple(image_shape)} disagrees with the "
+                         f"images' shape {shape}")
+    return layout  # type: ignore[return-value]
+
+
+def _spread(mask: np.ndarray, layout: tuple[int, int, int, int], x: Array) -> Array:
+    """A host ``(N, H, W)`` map repeated over the channels, shaped like ``x``, on ``x``'s
+    module (a hole or a stamp goes through every colour channel)."""
+    full = np.broadcast_to(mask[:, None], layout).reshape(x.shape)
+    return get_array_module(x).asarray(np.ascontiguousarray(full))
+
+
+class _SpatialNoise(Noise):
+    """A corruption of image regions: ``draw`` gives the corrupted copy and the mask of
+    the entries it changed; calling the noise gives the copy alone."""
+
+    image_shape: tuple[int, ...] | None = None
+
+    def draw(self, x: Array, rng: np.random.Generator) -> tuple[Array, Array]:
+        """``(x_tilde, mask)``: the corrupted copy and a boolean array shaped like ``x``,
+        true where an entry was corrupted (the same draw as ``noise(x, rng)``)."""
+        raise NotImplementedError
+
+    def __call__(self, x: Array, rng: np.random.Generator) -> Array:
+        return self.draw(x, rng)[0]
+
+
+class BlockMaskNoise(_SpatialNoise):
+    r"""Block masking: ``n_blocks`` random rectangles of each image are set to ``fill``.
+
+    For every image and block, a height and a width are drawn uniformly from
+    ``size = (lo, hi)`` (inclusive) and the top-left corner uniformly among the positions
+    where the block lies wholly inside the image; blocks may overlap. A hole goes through
+    every channel of a colour image. This is the corruption of *inpainting*: the network
+    must draw what a whole missing region held, from the rest of the image.
+
+    Parameters
+    ----------
+    n_blocks : int
+        Rectangles per image, ``>= 0``.
+    size : int or (int, int)
+        Side of the rectangles, or the inclusive range ``(lo, hi)`` their heights and
+        widths are drawn from; ``1 <= lo <= hi``, and ``hi`` must fit in the image.
+    fill : float
+        The value written into the holes (0: black).
+    image_shape : (H, W) or (C, H, W), optional
+        How to read flat rows ``(N, D)``; not needed for images ``(N, C, H, W)``, or for
+        rows of a square ``D``.
+
+    Notes
+    -----
+    :meth:`draw` returns the mask as well, so an error can be measured inside the holes.
+    """
+
+    kind = "block_mask"
+
+    def __init__(self, n_blocks: int = 1, size: int | tuple[int, int] = 8, fill: float = 0.0,
+                 image_shape: tuple[int, ...] | None = None) -> None:
+        owner = "BlockMaskNoise"
+        self.n_blocks = _check_count(n_blocks, owner, "n_blocks", 0)
+        pair = (size, size) if isinstance(size, (int, np.integer)) and not isinstance(
+            size, bool) else size
+        try:
+            lo, hi = pair
+        except (TypeError, ValueError):
+            raise ValueError(f"{owner}: size must be an int >= 1 or a pair (lo, hi) of ints "
+                             f"with 1 <= lo <= hi, got {size!r}") from None
+        lo = _check_count(lo, owner, "size (the smallest block side)", 1)
+        hi = _check_count(hi, owner, "size (the largest block side)", lo)
+        self.size = (lo, hi)
+        self.fill = check_real(fill, owner, "fill", "a finite number", -math.inf)
+        self.image_shape = _check_image_shape(image_shape, owner)
+
+    def draw(self, x: Array, rng: np.random.Generator) -> tuple[Array, Array]:
+        layout = _layout(x, self.image_shape, "BlockMaskNoise")
+        n, _, height, width = layout
+        lo, hi = self.size
+        if hi > min(height, width):
+            raise ValueError(f"BlockMaskNoise: blocks up to {hi} pixels do not fit in images "
+                             f"of {height}x{width}; lower size")
+        k = self.n_blocks
+        # sides, then corners uniform over the positions that keep each block inside
+        h = rng.integers(lo, hi + 1, size=(n, k))
+        w = rng.integers(lo, hi + 1, size=(n, k))
+        top = (rng.random((n, k)) * (height - h + 1)).astype(np.int64)
+        left = (rng.random((n, k)) * (width - w + 1)).astype(np.int64)
+        # pixel (i, j) is in block b when its row and its column both are:
+        # count = sum_b rows[n, b, i] * cols[n, b, j], one batched matmul
+        i, j = np.arange(height), np.arange(width)
+        rows = (i >= top[..., None]) & (i < (top + h)[..., None])     # (N, K, H)
+        cols = (j >= left[..., None]) & (j < (left + w)[..., None])   # (N, K, W)
+        hole = np.matmul(rows.transpose(0, 2, 1).astype(np.float32),
+                         cols.astype(np.float32)) > 0                 # (N, H, W)
+        mask = _spread(hole, layout, x)
+        xp = get_array_module(x)
+        return xp.where(mask, x.dtype.type(self.fill), x), mask
+
+    def config(self) -> dict[str, Any]:
+        return {"kind": self.kind, "n_blocks": self.n_blocks, "size": list(self.size),
+                "fill": self.fill,
+                "image_shape": None if self.image_shape is None else list(self.image_shape)}
+
+
+#: A 3x5 pixel font for :func:`render_text`: five rows of three pixels per character.
+_FONT = {
+    "A": "010101111101101", "B": "110101110101110", "C": "011100100100011",
+    "D": "110101101101110", "E": "111100110100111", "F": "111100110100100",
+    "G": "011100101101011", "H": "101101111101101", "I": "111010010010111",
+    "J": "001001001101010", "K": "101101110101101", "L": "100100100100111",
+    "M": "101111111101101", "N": "110101101101101", "O": "010101101101010",
+    "P": "110101110100100", "Q": "010101101110011", "R": "110101110101101",
+    "S": "011100010001110", "T": "111010010010010", "U": "101101101101111",
+    "V": "101101101101010", "W": "101101111111101", "X": "101101010101101",
+    "Y": "101101010010010", "Z": "111001010100111", "0": "111101101101111",
+    "1": "010110010010111", "2": "110001010100111", "3": "110001010001110",
+    "4": "101101111001001", "5": "111100110001110", "6": "011100111101111",
+    "7": "111001010010010", "8": "111101111101111", "9": "111101111001110",
+    " ": "000000000000000", "-": "000000111000000", ".": "000000000000010",
+    "+": "000010111010000", "/": "001001010100100",
+}
+
+
+def render_text(text: str, scale: int = 1) -> np.ndarray:
+    """``text`` drawn in a 3x5 pixel font: a float array of 0s and 1s, ``5 * scale`` rows
+    by ``(4 * len(text) - 1) * scale`` columns (one blank column between characters).
+
+    Letters (any case), digits, space and ``- . + /`` are known; anything else is a
+    ``ValueError``. The same text gives the same pixels everywhere (no system fonts).
+    """
+    if not isinstance(text, str) or not text:
+        raise ValueError(f"render_text: text must be a non-empty str, got {text!r}")
+    scale = _check_count(scale, "render_text", "scale", 1)
+    unknown = sorted({c for c in text.upper() if c not in _FONT})
+    if unknown:
+        raise ValueError(f"render_text: no glyph for {unknown}; the font has "
+                         f"{''.join(sorted(_FONT))!r}")
+    glyphs = [np.array([int(b) for b in _FONT[c]], dtype=np.float64).reshape(5, 3)
+              for c in text.upper()]
+    gap = np.zeros((5, 1))
+    line = np.concatenate([part for g in glyphs for part in (g, gap)][:-1], axis=1)
+    return np.kron(line, np.ones((scale, scale)))
+
+
+class OverlayNoise(_SpatialNoise):
+    r"""A watermark: a fixed stamp blended into each image at a random position.
+
+    .. math:: \tilde x = (1 - a)\, x + a\, v, \qquad a = \text{opacity} \cdot s
+
+    where ``s`` in [0, 1] is the stamp (placed wholly inside the image, its top-left
+    corner uniform over the positions where it fits, fresh for every image) and ``v``
+    the ink's value. Outside the stamp ``a = 0`` and ``x`` is kept. The stamp goes
+    through every channel of a colour image.
+
+    Parameters
+    ----------
+    stamp : str or 2-D array-like
+        Text, drawn with :func:`render_text` (magnified ``scale`` times), or the stamp's
+        pixels themselves (values in [0, 1]; a list of lists keeps the spec JSON).
+    scale : int
+        Magnification of a text stamp, ``>= 1``.
+    opacity : float
+        In [0, 1]: 1 paints the stamp over the image, 0.5 half-blends it.
+    value : float
+        The ink (1: white, 0: black).
+    image_shape : (H, W) or (C, H, W), optional
+        How to read flat rows, as for :class:`BlockMaskNoise`.
+    """
+
+    kind = "overlay"
+
+    def __init__(self, stamp: str | Any = "NPAE", scale: int = 1, opacity: float = 0.6,
+                 value: float = 1.0, image_shape: tuple[int, ...] | None = None) -> None:
+        owner = "OverlayNoise"
+        self.scale = _check_count(scale, owner, "scale", 1)
+        if isinstance(stamp, str):
+            self.stamp = stamp
+            try:
+                pixels = render_text(stamp, self.scale)
+            except ValueError as err:
+                raise ValueError(f"{owner}: stamp {stamp!r}: {err}") from None
+        else:
+            try:
+                pixels = np.array(stamp, dtype=np.float64)
+            except (TypeError, ValueError):
+                pixels = np.zeros(0)
+            if (pixels.ndim != 2 or pixels.size == 0 or not np.isfinite(pixels).all()
+                    or pixels.min() < 0 or pixels.max() > 1):
+                raise ValueError(f"{owner}: stamp must be text or a non-empty 2-D array of "
+                                 f"values in [0, 1], got {_describe(stamp)}")
+            self.stamp = pixels.tolist()
+            pixels = np.kron(pixels, np.ones((self.scale, self.scale)))
+        self.pixels = pixels
+        self.opacity = check_real(opacity, owner, "opacity", "a number in [0, 1]", 0.0, 1.0,
+                                  high_open=False)
+        self.value = check_real(value, owner, "value (the ink)", "a finite number", -math.inf)
+        self.image_shape = _check_image_shape(image_shape, owner)
+
+    def draw(self, x: Array, rng: np.random.Generator) -> tuple[Array, Array]:
+        layout = _layout(x, self.image_shape, "OverlayNoise")
+        n, _, height, width = layout
+        sh, sw = self.pixels.shape
+        if sh > height or sw > width:
+            raise ValueError(f"OverlayNoise: the stamp ({sh}x{sw} pixels) does not fit in "
+                             f"images of {height}x{width}; use a smaller stamp or scale")
+        top = (rng.random(n) * (height - sh + 1)).astype(np.int64)
+        left = (rng.random(n) * (width - sw + 1)).astype(np.int64)
+        # the stamp's alpha, pasted at each image's corner by one fancy-indexed write
+        alpha = np.zeros((n, height, width), dtype=x.dtype)
+        alpha[np.arange(n)[:, None, None], top[:, None, None] + np.arange(sh)[:, None],
+              left[:, None, None] + np.arange(sw)] = self.opacity * self.pixels
+        a = _spread(alpha, layout, x)
+        # a Python float keeps x's dtype (float32 stays float32)
+        return x + a * (self.value - x), _spread(alpha > 0, layout, x)
+
+    def config(self) -> dict[str, Any]:
+        return {"kind": self.kind, "stamp": self.stamp, "scale": self.scale,
+                "opacity": self.opacity, "value": self.value,
+                "image_shape": None if self.image_shape is None else list(self.image_shape)}
+
+
+def _describe(value: Any) -> str:
+    shape = getattr(value, "shape", None)
+    return f"an array of shape {shape}" if shape is not None else repr(value)[:80]
+
+
+class GrayscaleNoise(Noise):
+    r"""Colour removed: every channel becomes the image's grey level (luma),
+
+    .. math:: \tilde x_c = \sum_{c'} w_{c'}\, x_{c'} \quad \text{for every channel } c,
+
+    with ITU-R BT.601's weights ``w = (0.299, 0.587, 0.114)`` for RGB. A denoising
+    autoencoder trained with it learns *colorization*: the colour of an image from its
+    grey version; the corrupted image itself is the "copy grey into every channel"
+    guess. Deterministic: the generator is not used.
+
+    Parameters
+    ----------
+    weights : sequence of float
+        One weight per channel, each ``>= 0``, summing to 1 (so white stays white).
+    image_shape : (C, H, W), optional
+        How to read flat rows ``(N, D)``.
+    """
+
+    kind = "grayscale"
+
+    def __init__(self, weights: Any = (0.299, 0.587, 0.114),
+                 image_shape: tuple[int, ...] | None = None) -> None:
+        owner = "GrayscaleNoise"
+        try:
+            ws = [check_real(w, owner, "weights", "non-negative numbers summing to 1", 0.0)
+                  for w in weights]
+        except TypeError:
+            raise TypeError(f"{owner}: weights must be non-negative numbers summing to 1, got "
+                            f"{weights!r}") from None
+        if not ws or abs(sum(ws) - 1.0) > 1e-6:
+            raise ValueError(f"{owner}: weights must be non-negative numbers summing to 1, "
+                             f"got {weights!r}")
+        self.weights = tuple(ws)
+        self.image_shape = _check_image_shape(image_shape, owner)
+        if self.image_shape is not None and len(self.image_shape) != 3:
+            raise ValueError(f"{owner}: image_shape must be (C, H, W), got {image_shape!r}")
+
+    def __call__(self, x: Array, rng: np.random.Generator) -> Array:
+        shape = self.image_shape if x.ndim == 2 else None
+        if x.ndim == 2 and shape is None:
+            raise ValueError("GrayscaleNoise: flat rows need image_shape=(C, H, W)")
+        n, c, height, width = _layout(x, shape, "GrayscaleNoise")
+        if x.ndim == 3 or c != len(self.weights):
+            raise ValueError(f"GrayscaleNoise: images with {len(self.weights)} channels "
+                             f"expected (one weight each), got {c} in x of shape "
+                             f"{tuple(x.shape)}")
+        xp = get_array_module(x)
+        w = xp.asarray(np.array(self.weights, dtype=x.dtype).reshape(1, c, 1, 1))
+        imgs = x.reshape(n, c, height, width)
+        grey = (imgs * w).sum(axis=1, keepdims=True)
+        return (grey + xp.zeros_like(imgs)).reshape(x.shape)
+
+    def config(self) -> dict[str, Any]:
+        return {"kind": self.kind, "weights": list(self.weights),
+                "image_shape": None if self.image_shape is None else list(self.image_shape)}
+
+
 def make_noise(spec: Noise | dict[str, Any] | str | None) -> Noise:
     """A corruption from its description.
 
@@ -201,7 +544,8 @@ def make_noise(spec: Noise | dict[str, Any] | str | None) -> Noise:
         A :class:`Noise` (returned as is); a dict ``{"kind": name, **arguments}``
         as written by :meth:`Noise.config`, e.g. ``{"kind": "masking", "p": 0.3}``;
         a kind name alone (``"gaussian"``, ``"salt_pepper"``, ``"masking"``,
-        ``"none"``) for its default arguments; ``None`` for no noise.
+        ``"block_mask"``, ``"overlay"``, ``"grayscale"``, ``"none"``) for its default
+        arguments; ``None`` for no noise.
 
     Raises
     ------
@@ -220,7 +564,9 @@ def make_noise(spec: Noise | dict[str, Any] | str | None) -> Noise:
     args = dict(spec)
     kind = args.pop("kind", None)
     aliases = {"salt-pepper": "salt_pepper", "salt_and_pepper": "salt_pepper",
-               "saltpepper": "salt_pepper", "mask": "masking"}
+               "saltpepper": "salt_pepper", "mask": "masking", "block-mask": "block_mask",
+               "blocks": "block_mask", "watermark": "overlay", "greyscale": "grayscale",
+               "gray": "grayscale", "grey": "grayscale"}
     kind = aliases.get(str(kind).lower(), str(kind).lower()) if kind is not None else None
     if kind not in NOISES:
         raise ValueError(f"make_noise: unknown noise kind {spec.get('kind')!r}; "

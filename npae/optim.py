@@ -20,7 +20,7 @@ import numpy as np
 from npae.backend import get_array_module
 from npae.layers.base import check_real
 
-__all__ = ["Optimizer", "SGD", "Adam"]
+__all__ = ["Optimizer", "SGD", "Adam", "minimize"]
 
 Triples = Iterable[tuple[str, Any, Any]]
 
@@ -139,3 +139,6 @@ class Adam(Optimizer):
             xp.divide(M, tmp, out=tmp)
             tmp *= self.lr * (1 - b1) / ((1 - b1**t) * k)
             p -= tmp
+
+
+from npae.second_order import minimize  # noqa: E402  (full-batch L-BFGS / CG, re-exported)

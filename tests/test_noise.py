@@ -81,7 +81,8 @@ def test_noise_shape_dtype_reproducibility_and_freshness(spec, shape, dtype, see
 
 
 def test_input_is_never_modified():
-    x = np.random.default_rng(6).random((10, 10))
+    # colour images big enough for every kind's defaults (the overlay's stamp is 5x15)
+    x = np.random.default_rng(6).random((4, 3, 16, 16))
     before = x.copy()
     for kind in NOISES:
         make_noise(kind)(x, np.random.default_rng(0))
