@@ -235,6 +235,7 @@ def _check_args(method: Any, maxiter: Any, callback: Any, dtype: Any) -> str:
 
 
 def minimize(model: Any, X: Any, method: str = "L-BFGS-B", *, maxiter: int = 400,
+             maxfun: int | None = None,
              callback: Callable[[int, float, dict[str, float]], Any] | None = None,
              weight_decay: float = 0.0, fixed_noise: int | None = None,
              dtype: Any = np.float64, tol: float | None = None,
@@ -257,6 +258,10 @@ def minimize(model: Any, X: Any, method: str = "L-BFGS-B", *, maxiter: int = 400
         case does not matter.
     maxiter : int
         Most iterations (each takes one or more gradient evaluations: line search).
+    maxfun : int, optional
+        Stop after the first iteration at which this many gradient evaluations have
+        been spent (the last one may overshoot by the evaluations of one line search);
+        for comparisons at an equal cost.
     callback : callable, optional
         ``callback(iteration, objective, parts)`` after every iteration; return True to
         stop.
@@ -309,6 +314,9 @@ def minimize(model: Any, X: Any, method: str = "L-BFGS-B", *, maxiter: int = 400
     from scipy.optimize import minimize as scipy_minimize
 
     method = _check_args(method, maxiter, callback, dtype)
+    if maxfun is not None and (isinstance(maxfun, bool) or not isinstance(
+            maxfun, (int, np.integer)) or maxfun < 1):
+        raise ValueError(f"{_OWNER}: maxfun must be a positive int or None, got {maxfun!r}")
     slots = _slots(model)
     originals = [params[k] for params, _, k in slots]
     if dtype is not None:  # compute on copies in dtype; the originals come back at the end
@@ -339,6 +347,9 @@ def minimize(model: Any, X: Any, method: str = "L-BFGS-B", *, maxiter: int = 400
             evaluations.append(obj.evaluations)
             if callback is not None and callback(len(history) - 1, f, p):
                 stop_requested = True
+            if maxfun is not None and obj.evaluations >= maxfun:
+                stop_requested = True
+            if stop_requested:
                 raise StopIteration
 
         opts = {"maxiter": int(maxiter), **(options or {})}

@@ -206,3 +206,11 @@ def test_on_the_device_gives_the_host_numbers():
     np.testing.assert_array_equal(dev[0], host[0])
     for a, b in zip(dev[1], host[1]):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("method", ["L-BFGS-B", "CG"])
+def test_maxfun_stops_at_the_first_iteration_that_reaches_it(method):
+    res = minimize(sparse_ae(np.float64), X, method, maxiter=200, maxfun=12)
+    assert res.evaluations[-1] >= 12 and res.evaluations[-2] < 12
+    with pytest.raises(ValueError, match="maxfun must be a positive int or None, got 0"):
+        minimize(sparse_ae(), X, maxfun=0)
