@@ -109,6 +109,8 @@ class FlatObjective:
     ----------
     theta0 : numpy.ndarray
         The starting parameters, flattened, as float64 on the host.
+    names : list of str
+        The parameters' names (``"encoder.0.W"``, ...), in the order ``theta`` holds them.
     evaluations : int
         Calls of :meth:`__call__` so far (one forward and one backward pass each).
     """
@@ -129,8 +131,6 @@ class FlatObjective:
         self.names = [n for n, _, _ in model.parameters()]
         if not self.slots:
             raise ValueError(f"{_OWNER}: {type(model).__name__} has no parameters to train")
-        params = [s[0][s[2]] for s in self.slots]
-        self.shapes = [p.shape for p in params]
         self.decayed = [s[2] == "W" for s in self.slots]
         self.theta0 = self.get()
         self.evaluations = 0
@@ -195,6 +195,9 @@ class FlatObjective:
         name = type(self.model).__name__
         a, _ = self.value(rng=0)
         b, _ = self.value(rng=1)
+        if not math.isfinite(a):
+            raise ValueError(f"{_OWNER}: the objective of {name} is not finite at the "
+                             f"starting parameters ({a!r})")
         if self.fixed_noise is None and not math.isclose(a, b, rel_tol=1e-10, abs_tol=0.0):
             raise ValueError(
                 f"{_OWNER}: the objective of {name} is stochastic: two evaluations at the "
@@ -210,9 +213,6 @@ class FlatObjective:
                 f"{_OWNER}: the objective of {name} still changes with fixed_noise="
                 f"{self.fixed_noise} ({a!r} then {b!r}): some layer draws randomness "
                 "that the loss's rng does not control, so it cannot be fixed here")
-        if not math.isfinite(a):
-            raise ValueError(f"{_OWNER}: the objective of {name} is not finite at the "
-                             f"starting parameters ({a!r})")
 
 
 def _check_args(method: Any, maxiter: Any, callback: Any, dtype: Any) -> str:
