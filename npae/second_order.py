@@ -109,6 +109,8 @@ class FlatObjective:
     ----------
     theta0 : numpy.ndarray
         The starting parameters, flattened, as float64 on the host.
+    names : list of str
+        The parameters' names (``"encoder.0.W"``, ...), in the order ``theta`` holds them.
     evaluations : int
         Calls of :meth:`__call__` so far (one forward and one backward pass each).
     """
@@ -129,8 +131,6 @@ class FlatObjective:
         self.names = [n for n, _, _ in model.parameters()]
         if not self.slots:
             raise ValueError(f"{_OWNER}: {type(model).__name__} has no parameters to train")
-        params = [s[0][s[2]] for s in self.slots]
-        self.shapes = [p.shape for p in params]
         self.decayed = [s[2] == "W" for s in self.slots]
         self.theta0 = self.get()
         self.evaluations = 0
@@ -195,6 +195,9 @@ class FlatObjective:
         name = type(self.model).__name__
         a, _ = self.value(rng=0)
         b, _ = self.value(rng=1)
+        if not math.isfinite(a):
+            raise ValueError(f"{_OWNER}: the objective of {name} is not finite at the "
+                             f"starting parameters ({a!r})")
         if self.fixed_noise is None and not math.isclose(a, b, rel_tol=1e-10, abs_tol=0.0):
             raise ValueError(
                 f"{_OWNER}: the objective of {name} is stochastic: two evaluations at the "
@@ -210,9 +213,6 @@ class FlatObjective:
                 f"{_OWNER}: the objective of {name} still changes with fixed_noise="
                 f"{self.fixed_noise} ({a!r} then {b!r}): some layer draws randomness "
                 "that the loss's rng does not control, so it cannot be fixed here")
-        if not math.isfinite(a):
-            raise ValueError(f"{_OWNER}: the objective of {name} is not finite at the "
-                             f"starting parameters ({a!r})")
 
 
 def _check_args(method: Any, maxiter: Any, callback: Any, dtype: Any) -> str:
@@ -235,6 +235,7 @@ def _check_args(method: Any, maxiter: Any, callback: Any, dtype: Any) -> str:
 
 
 def minimize(model: Any, X: Any, method: str = "L-BFGS-B", *, maxiter: int = 400,
+             maxfun: int | None = None,
              callback: Callable[[int, float, dict[str, float]], Any] | None = None,
              weight_decay: float = 0.0, fixed_noise: int | None = None,
              dtype: Any = np.float64, tol: float | None = None,
@@ -257,6 +258,10 @@ def minimize(model: Any, X: Any, method: str = "L-BFGS-B", *, maxiter: int = 400
         case does not matter.
     maxiter : int
         Most iterations (each takes one or more gradient evaluations: line search).
+    maxfun : int, optional
+        Stop after the first iteration at which this many gradient evaluations have
+        been spent (the last one may overshoot by the evaluations of one line search);
+        for comparisons at an equal cost.
     callback : callable, optional
         ``callback(iteration, objective, parts)`` after every iteration; return True to
         stop.
@@ -309,6 +314,9 @@ def minimize(model: Any, X: Any, method: str = "L-BFGS-B", *, maxiter: int = 400
     from scipy.optimize import minimize as scipy_minimize
 
     method = _check_args(method, maxiter, callback, dtype)
+    if maxfun is not None and (isinstance(maxfun, bool) or not isinstance(
+            maxfun, (int, np.integer)) or maxfun < 1):
+        raise ValueError(f"{_OWNER}: maxfun must be a positive int or None, got {maxfun!r}")
     slots = _slots(model)
     originals = [params[k] for params, _, k in slots]
     if dtype is not None:  # compute on copies in dtype; the originals come back at the end
@@ -339,6 +347,9 @@ def minimize(model: Any, X: Any, method: str = "L-BFGS-B", *, maxiter: int = 400
             evaluations.append(obj.evaluations)
             if callback is not None and callback(len(history) - 1, f, p):
                 stop_requested = True
+            if maxfun is not None and obj.evaluations >= maxfun:
+                stop_requested = True
+            if stop_requested:
                 raise StopIteration
 
         opts = {"maxiter": int(maxiter), **(options or {})}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from npae import backend
 from npae.gradcheck import numerical_gradient, rel_error
@@ -206,3 +208,29 @@ def test_on_the_device_gives_the_host_numbers():
     np.testing.assert_array_equal(dev[0], host[0])
     for a, b in zip(dev[1], host[1]):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("method", ["L-BFGS-B", "CG"])
+def test_maxfun_stops_at_the_first_iteration_that_reaches_it(method):
+    res = minimize(sparse_ae(np.float64), X, method, maxiter=200, maxfun=12)
+    assert res.evaluations[-1] >= 12 and res.evaluations[-2] < 12
+    with pytest.raises(ValueError, match="maxfun must be a positive int or None, got 0"):
+        minimize(sparse_ae(), X, maxfun=0)
+
+
+@settings(max_examples=15, deadline=None)
+@given(d=st.integers(1, 6), h=st.integers(1, 5), n=st.integers(1, 7),
+       wd=st.sampled_from([0.0, 0.5]), seed=st.integers(0, 2**16))
+def test_flattening_round_trips_over_random_shapes(d, h, n, wd, seed):
+    model = dense_autoencoder(d, [], h, activation="tanh", rng=seed, dtype=np.float64)
+    x = np.random.default_rng(seed).uniform(0, 1, (n, d))
+    obj = FlatObjective(model, x, weight_decay=wd)
+    assert obj.theta0.shape == (2 * d * h + h + d,)
+    assert obj.names == [name for name, _, _ in model.parameters()]
+    theta = np.random.default_rng(seed + 1).normal(size=obj.theta0.shape)
+    obj.set(theta)
+    np.testing.assert_array_equal(obj.get(), theta)
+    np.testing.assert_array_equal(  # each slice of theta is the parameter of that name
+        np.concatenate([p.ravel() for _, p, _ in model.parameters()]), theta)
+    _, g = obj(theta)
+    np.testing.assert_array_equal(g, flat_model_gradient(model, x, wd))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.datasets import load_sample_images
 
 from npae import data
@@ -92,3 +94,13 @@ def test_patch_arguments_belong_to_sample_images_only():
     with pytest.raises(ValueError, match="apply to 'sample-images' only"):
         data.load("digits", patch_size=8)
     assert data.load("digits", limit=2).images.shape == (2, 1, 8, 8)
+
+
+@settings(max_examples=15, deadline=None)
+@given(p=st.integers(1, 20), n=st.integers(1, 30), seed=st.integers(0, 2**32 - 1),
+       part=st.sampled_from(["train", "test"]))
+def test_any_size_count_and_seed_give_the_described_crops(p, n, seed, part):
+    d = data.load("sample-images", part, patch_size=p, n_patches=n, seed=seed)
+    want, labels, _ = expected_patches(part, p, n, seed)
+    np.testing.assert_array_equal(d.images, want)
+    np.testing.assert_array_equal(d.labels, labels)
