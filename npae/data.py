@@ -71,7 +71,7 @@ folders are searched as for MNIST (with ``cifar10`` for ``<name>``); each may ho
 archive, verified against its published MD5 (:data:`MD5`) and read in memory, or the
 extracted ``cifar-10-batches-bin/`` folder (or its files directly), whose files have no
 published sums and are verified by structure (whole records, labels 0..9, 10000 images a
-file). When absent, the archive (about 163 MB) is downloaded to the cache as above.
+file). When absent, the archive (about 162 MB) is downloaded to the cache as above.
 """
 
 from __future__ import annotations

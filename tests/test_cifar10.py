@@ -2,7 +2,7 @@
 
 Every test writes its own small files in the official layout (3073-byte records: a label
 byte, then the red, green and blue 32x32 planes, row by row), so nothing here needs the
-real 163 MB archive; the expected images come from the arrays the files were made from.
+real 162 MB archive; the expected images come from the arrays the files were made from.
 """
 
 from __future__ import annotations

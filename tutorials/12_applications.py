@@ -276,7 +276,7 @@ show_rows([Xw, out_w, Ite], ["watermarked", "conv DAE", "clean"], FIG / "12_wate
 # the obvious baseline: "copy grey into every channel".
 
 # %%
-try:  # CIFAR-10 when its files are at hand (never downloaded here: 163 MB)
+try:  # CIFAR-10 when its files are at hand (never downloaded here: 162 MB)
     if FAST:
         raise FileNotFoundError("fast mode")
     color_tr = data.load("cifar10", "train", limit=5000, download=False).images
