@@ -34,7 +34,7 @@
 # **Run it**
 #
 # ```bash
-# python tutorials/12_applications.py          # MNIST when available: 14 minutes on a busy 2-core machine
+# python tutorials/12_applications.py          # MNIST when available: 14 min, busy 2 cores
 # python tutorials/12_applications.py --fast   # 8x8 digits, 8x8 colour patches: under a minute
 # jupytext --to notebook tutorials/12_applications.py   # then open the .ipynb
 # ```
