@@ -68,6 +68,7 @@ much as the matrix products. Arrays a function *returns* as a result (``y``,
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -221,6 +222,27 @@ def _covered(offset: int, size: int, stride: int, padding: int, out: int) -> tup
     return lo, max(lo, hi), lo * stride + offset - padding
 
 
+def _offset_slices(input_shape: tuple[int, int, int, int], kernel: Pair, stride: Pair,
+                   padding: Pair) -> Iterator[tuple[int, int, tuple, tuple]]:
+    """For each kernel offset ``(a, b)`` that touches the image: the NHWC slice of the
+    input it reads (``dst``) and the slice of the output grid that reads it (``src``).
+
+    Output pixel ``(i, j)`` reads input pixel ``(i s_h + a - p_h, j s_w + b - p_w)``;
+    pairs that fall in the padding are left out.
+    """
+    _, _, h, w = input_shape
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    ho, wo = conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw)
+    for a in range(kh):
+        i0, i1, r0 = _covered(a, h, sh, ph, ho)
+        for b in range(kw):
+            j0, j1, c0 = _covered(b, w, sw, pw, wo)
+            if i1 > i0 and j1 > j0:
+                dst = (slice(None), slice(r0, r0 + sh * (i1 - i0), sh),
+                       slice(c0, c0 + sw * (j1 - j0), sw))
+                yield a, b, dst, (slice(None), slice(i0, i1), slice(j0, j1))
+
+
 def col2im(cols: Array, input_shape: tuple[int, int, int, int], kernel: Pair, stride: Pair,
            padding: Pair) -> Array:
     """Adjoint of :func:`im2col`: sum every patch entry back onto its pixel.
@@ -237,17 +259,38 @@ def col2im(cols: Array, input_shape: tuple[int, int, int, int], kernel: Pair, st
     """
     xp = get_array_module(cols)
     n, c, h, w = input_shape
-    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
-    ho, wo = conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw)
+    (kh, kw) = kernel
+    ho, wo = (conv_output_size(h, kh, stride[0], padding[0]),
+              conv_output_size(w, kw, stride[1], padding[1]))
     blocks = cols.reshape(n, ho, wo, kh, kw, c)
     dx = xp.zeros((n, h, w, c), dtype=cols.dtype)  # NHWC: each block adds rows of C values
-    for a in range(kh):
-        i0, i1, r0 = _covered(a, h, sh, ph, ho)
-        for b in range(kw):
-            j0, j1, c0 = _covered(b, w, sw, pw, wo)
-            if i1 > i0 and j1 > j0:
-                dx[:, r0:r0 + sh * (i1 - i0):sh, c0:c0 + sw * (j1 - j0):sw] += \
-                    blocks[:, i0:i1, j0:j1, a, b]
+    for a, b, dst, src in _offset_slices(input_shape, kernel, stride, padding):
+        dx[dst] += blocks[(*src, a, b)]
+    return from_pixel_rows(dx.reshape(n * h * w, c), input_shape)
+
+
+def col2im_of_product(dy_rows: Array, W: Array, input_shape: tuple[int, int, int, int],
+                      stride: Pair, padding: Pair) -> Array:
+    """``col2im(dY W_mat)`` without forming ``dY W_mat``: one product per kernel offset.
+
+    Column block ``(a, b)`` of ``dY W_mat`` is ``dY W_ab`` with ``W_ab = W[:, :, a, b]``
+    ``(O, C)``, so ``dx`` gathers ``sum_{a,b} shift_{ab}(dY W_ab)``. Each product is
+    contiguous (its rows are the C channels of one output pixel), where col2im would
+    read every block out of a ``kh kw`` times wider matrix; the scratch is one
+    ``(N Ho Wo, C)`` array instead of ``(N Ho Wo, kh kw C)``. Same sums, same order.
+    """
+    xp = get_array_module(dy_rows, W)
+    n, c, h, w = input_shape
+    kh, kw = W.shape[2:]
+    ho, wo = (conv_output_size(h, kh, stride[0], padding[0]),
+              conv_output_size(w, kw, stride[1], padding[1]))
+    dtype = xp.result_type(W.dtype, dy_rows.dtype)
+    dx = xp.zeros((n, h, w, c), dtype=dtype)
+    block = xp.empty((n * ho * wo, c), dtype=dtype)
+    grid = block.reshape(n, ho, wo, c)
+    for a, b, dst, src in _offset_slices(input_shape, (kh, kw), stride, padding):
+        xp.matmul(dy_rows, W[:, :, a, b], out=block)
+        dx[dst] += grid[src]
     return from_pixel_rows(dx.reshape(n * h * w, c), input_shape)
 
 
@@ -360,9 +403,7 @@ def conv2d_input_grad(dy_rows: Array, W: Array, input_shape: tuple[int, int, int
     route = route or input_grad_route(input_shape, W.shape, stride, padding)
     dtype = xp.result_type(W.dtype, dy_rows.dtype)
     if route == "col2im":
-        dcols = _empty(ws, "dcols", (dy_rows.shape[0], kh * kw * c), dtype, xp)
-        xp.matmul(dy_rows, _weight_rows(W), out=dcols)
-        return col2im(dcols, input_shape, (kh, kw), stride, padding)
+        return col2im_of_product(dy_rows, W, input_shape, stride, padding)
     (ph, pw) = padding
     ho, wo = conv_output_size(h, kh, 1, ph), conv_output_size(w, kw, 1, pw)
     dy_pad = pad_nhwc(dy_rows.reshape(n, ho, wo, o), (kh - 1 - ph, kw - 1 - pw), ws, "dy_pad")
