@@ -160,3 +160,22 @@ def test_fast_paths_run_on_the_device_with_the_numpy_numbers(name):
         device = _run(*LAYERS[name])
     for a, b in zip(device, host, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+@given(st.integers(1, 3), st.integers(1, 4), st.integers(1, 4), st.integers(1, 4),
+       st.integers(1, 3), st.integers(1, 3), st.integers(0, 2), st.integers(0, 2),
+       st.integers(3, 9), st.integers(3, 9), st.integers(0, 2**32 - 1))
+def test_col2im_of_product_is_col2im_of_the_product(n, c, o, kh, sh, sw, ph, pw, h, w, seed):
+    # the per-offset products gather exactly what col2im scatters from dY W_mat (any
+    # stride, padding and kernel); the finite-difference checks above cover the maths
+    assume(h + 2 * ph >= kh and w + 2 * pw >= kh)
+    r = np.random.default_rng(seed)
+    kw = max(1, kh - 1)
+    ho, wo = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
+    W = r.standard_normal((o, c, kh, kw))
+    dy_rows = r.standard_normal((n * ho * wo, o))
+    W_mat = W.transpose(0, 2, 3, 1).reshape(o, -1)
+    expected = im2col_module.col2im(dy_rows @ W_mat, (n, c, h, w), (kh, kw), (sh, sw),
+                                    (ph, pw))
+    got = im2col_module.col2im_of_product(dy_rows, W, (n, c, h, w), (sh, sw), (ph, pw))
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
