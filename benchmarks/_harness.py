@@ -162,3 +162,18 @@ def torch_epoch(model, X: np.ndarray, loss_of: Callable, device: str = "cpu",
             loss.item()
 
     return epoch
+
+
+def torch_vae_loss(torch, enc, dec) -> Callable:
+    """The Bernoulli VAE's -ELBO per sample in PyTorch (logits decoder, Gaussian KL),
+    the objective npae's VAE benchmarks race against."""
+    F = torch.nn.functional
+
+    def loss_of(x):
+        mu, logvar = enc(x).chunk(2, dim=1)
+        z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+        rec = F.binary_cross_entropy_with_logits(dec(z), x, reduction="sum")
+        kl = 0.5 * (mu * mu + logvar.exp() - logvar - 1).sum()
+        return (rec + kl) / len(x)
+
+    return loss_of

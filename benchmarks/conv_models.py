@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks._harness import torch_epoch as torch_train_epoch
-from benchmarks._harness import try_torch
+from benchmarks._harness import torch_vae_loss, try_torch
 from npae.layers import (
     Conv2D,
     Dense,
@@ -129,12 +129,7 @@ def torch_epoch(name: str) -> Callable[..., Callable[..., None]]:
             def loss_of(x):
                 return F.mse_loss(dec(enc(x)), x)
         else:
-            def loss_of(x):
-                mu, logvar = enc(x).chunk(2, dim=1)
-                z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
-                rec = F.binary_cross_entropy_with_logits(dec(z), x, reduction="sum")
-                kl = 0.5 * (mu * mu + logvar.exp() - logvar - 1).sum()
-                return (rec + kl) / len(x)
+            loss_of = torch_vae_loss(torch, enc, dec)
         return torch_train_epoch(model, X, loss_of, device, BATCH)
 
     return make

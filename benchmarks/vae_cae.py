@@ -15,7 +15,7 @@ from collections.abc import Callable
 import numpy as np
 
 from benchmarks._harness import torch_epoch as torch_train_epoch
-from benchmarks._harness import try_torch
+from benchmarks._harness import torch_vae_loss, try_torch
 from npae.models import ContractiveAutoencoder, dense_autoencoder, dense_vae
 from npae.optim import Adam
 
@@ -29,20 +29,12 @@ def npae_vae(X: np.ndarray) -> Callable[[], object]:
 
 def torch_vae(X: np.ndarray, device: str = "cpu") -> Callable[[], None]:
     torch = try_torch()
-    nn, F = torch.nn, torch.nn.functional
+    nn = torch.nn
     torch.manual_seed(0)
     enc = nn.Sequential(nn.Linear(784, 400), nn.ReLU(), nn.Linear(400, 40)).to(device)
     dec = nn.Sequential(nn.Linear(20, 400), nn.ReLU(), nn.Linear(400, 784)).to(device)
     model = nn.ModuleList([enc, dec])
-
-    def loss_of(x):
-        mu, logvar = enc(x).chunk(2, dim=1)
-        z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
-        rec = F.binary_cross_entropy_with_logits(dec(z), x, reduction="sum")
-        kl = 0.5 * (mu * mu + logvar.exp() - logvar - 1).sum()
-        return (rec + kl) / len(x)
-
-    return torch_train_epoch(model, X, loss_of, device, BATCH)
+    return torch_train_epoch(model, X, torch_vae_loss(torch, enc, dec), device, BATCH)
 
 
 def npae_cae(X: np.ndarray) -> Callable[[], object]:

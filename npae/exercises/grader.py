@@ -68,25 +68,35 @@ def exception_text(err: BaseException, path: Path) -> str:
     return f"{type(err).__name__}{': ' + text if text else ''}{_where(err.__traceback__, path)}"
 
 
+def import_file(path: Path, name: str) -> Any:
+    """Run the Python file ``path`` as a new module called ``name`` and return it.
+
+    The module is in ``sys.modules`` while it runs (dataclasses and pickling look
+    modules up by name), and is taken out again if running it raises.
+    """
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(name, None)
+        raise
+    return module
+
+
 def load_student(path: Path) -> Any:
     """Import ``path`` as a new module (a fresh name each time, nothing cached)."""
     path = Path(path)
     if not path.is_file():
         raise StudentError(f"{path.name} not found in {path.parent}")
-    name = f"npae_student_{path.stem}_{uuid.uuid4().hex[:8]}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # a dataclass or a pickle in the student's file needs it
     try:
-        spec.loader.exec_module(module)
+        return import_file(path, f"npae_student_{path.stem}_{uuid.uuid4().hex[:8]}")
     except SyntaxError as err:
-        sys.modules.pop(name, None)
         raise StudentError(f"syntax error in {path.name}, line {err.lineno}: {err.msg}") from None
     except Exception as err:  # noqa: BLE001 - any error of the student's file is a report
-        sys.modules.pop(name, None)
         raise StudentError(f"importing {path.name} failed: {exception_text(err, path)}") \
             from None
-    return module
 
 
 def _verdict(got: Any, expected: np.ndarray, numeric: np.ndarray | None, case: Case,

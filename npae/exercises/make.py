@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import importlib
-import importlib.util
-import sys
 from pathlib import Path
 
 from npae.exercises.core import EXERCISES, LOADING, Exercise, select
-from npae.exercises.grader import exception_text
+from npae.exercises.grader import exception_text, import_file
 
 __all__ = ["make", "load_extra", "EXTRA_FILE", "student_readme"]
 
@@ -91,13 +89,9 @@ def load_extra(spec: str | Path) -> list[str]:
         path = Path(text)
         if not path.is_file():
             raise ValueError(f"load_extra: no file {path} to register exercises from")
-        name = f"npae_exercises_extra_{abs(hash(str(path.resolve())))}"
-        module_spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(module_spec)
-        sys.modules[name] = module  # dataclasses and pickling look modules up by name
         LOADING.append(str(path.resolve()))
         try:
-            module_spec.loader.exec_module(module)
+            import_file(path, f"npae_exercises_extra_{abs(hash(str(path.resolve())))}")
         except Exception as err:  # an instructor's file: one line, not a traceback
             raise ValueError(f"load_extra: importing {path} failed: "
                              f"{exception_text(err, path)}") from err
