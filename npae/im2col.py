@@ -80,7 +80,9 @@ Pair = tuple[int, int]
 
 __all__ = ["Workspace", "conv_output_size", "conv_transpose_output_size", "window_view",
            "pad_nhwc", "pixel_rows", "from_pixel_rows", "im2col", "col2im", "conv2d_forward",
-           "conv2d_weight_grad", "conv2d_input_grad", "input_grad_route"]
+           "conv2d_weight_grad", "conv2d_input_grad", "input_grad_route",
+           "col2im_of_product", "forward_route", "conv2d_forward_scatter", "dy_patches",
+           "conv2d_weight_grad_from_dy", "input_grad_from_dy"]
 
 
 class Workspace:
@@ -270,7 +272,8 @@ def col2im(cols: Array, input_shape: tuple[int, int, int, int], kernel: Pair, st
 
 
 def col2im_of_product(dy_rows: Array, W: Array, input_shape: tuple[int, int, int, int],
-                      stride: Pair, padding: Pair) -> Array:
+                      stride: Pair, padding: Pair, ws: Workspace | None = None,
+                      bias: Array | None = None) -> Array:
     """``col2im(dY W_mat)`` without forming ``dY W_mat``: one product per kernel offset.
 
     Column block ``(a, b)`` of ``dY W_mat`` is ``dY W_ab`` with ``W_ab = W[:, :, a, b]``
@@ -278,6 +281,7 @@ def col2im_of_product(dy_rows: Array, W: Array, input_shape: tuple[int, int, int
     contiguous (its rows are the C channels of one output pixel), where col2im would
     read every block out of a ``kh kw`` times wider matrix; the scratch is one
     ``(N Ho Wo, C)`` array instead of ``(N Ho Wo, kh kw C)``. Same sums, same order.
+    ``bias (C,)``, if given, is added to the (fresh) result.
     """
     xp = get_array_module(dy_rows, W)
     n, c, h, w = input_shape
@@ -285,13 +289,14 @@ def col2im_of_product(dy_rows: Array, W: Array, input_shape: tuple[int, int, int
     ho, wo = (conv_output_size(h, kh, stride[0], padding[0]),
               conv_output_size(w, kw, stride[1], padding[1]))
     dtype = xp.result_type(W.dtype, dy_rows.dtype)
-    dx = xp.zeros((n, h, w, c), dtype=dtype)
-    block = xp.empty((n * ho * wo, c), dtype=dtype)
+    dx = _empty(ws, "scatter_sum", (n, h, w, c), dtype, xp)
+    dx[...] = 0
+    block = _empty(ws, "scatter_block", (n * ho * wo, c), dtype, xp)
     grid = block.reshape(n, ho, wo, c)
     for a, b, dst, src in _offset_slices(input_shape, (kh, kw), stride, padding):
         xp.matmul(dy_rows, W[:, :, a, b], out=block)
         dx[dst] += grid[src]
-    return from_pixel_rows(dx.reshape(n * h * w, c), input_shape)
+    return from_pixel_rows(dx.reshape(n * h * w, c), input_shape, bias)
 
 
 def _weight_rows(W: Array) -> Array:
@@ -327,6 +332,65 @@ def conv2d_forward(x: Array, W: Array, stride: Pair, padding: Pair, bias: Array 
     return from_pixel_rows(rows, (n, o, ho, wo), bias), cols
 
 
+def _flipped(W: Array) -> Array:
+    """``W~ (C, O, kh, kw)``, ``W~[c, o, a, b] = W[o, c, kh-1-a, kw-1-b]`` (a view)."""
+    return W[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
+
+
+def _complement(kernel: Pair, padding: Pair) -> Pair:
+    """``k - 1 - p`` on both axes: the padding of the flipped-kernel correlation."""
+    return kernel[0] - 1 - padding[0], kernel[1] - 1 - padding[1]
+
+
+def forward_route(input_shape: tuple[int, int, int, int], weight_shape: tuple[int, ...],
+                  stride: Pair, padding: Pair) -> str:
+    """``"gather"`` (im2col, one product) or ``"scatter"``: the route of a convolution's
+    forward pass that moves less memory.
+
+    For stride 1 (and ``p <= k - 1``) ``conv(x, W)`` with padding ``p`` equals the input
+    gradient of the convolution with the flipped kernel ``W~`` and padding ``k - 1 - p``
+    (the module docstring's identity, read the other way), so it has that gradient's
+    two routes: gathering ``x``'s patches (im2col: ``kh kw C`` numbers an output pixel)
+    or scattering ``kh kw`` products of ``x`` into shifted slices of ``y``
+    (:func:`col2im_of_product`: ``O`` numbers an output pixel, ``kh kw`` times). Few
+    output channels make scattering cheaper; :func:`input_grad_route`'s measured costs
+    decide.
+    """
+    n, c, h, w = input_shape
+    o, _, kh, kw = weight_shape
+    if tuple(stride) != (1, 1) or padding[0] > kh - 1 or padding[1] > kw - 1:
+        return "gather"
+    y_shape = (n, o, conv_output_size(h, kh, 1, padding[0]),
+               conv_output_size(w, kw, 1, padding[1]))
+    route = input_grad_route(y_shape, (c, o, kh, kw), (1, 1), _complement((kh, kw), padding))
+    return "scatter" if route == "col2im" else "gather"
+
+
+def conv2d_forward_scatter(x_rows: Array, W: Array, input_shape: tuple[int, int, int, int],
+                           padding: Pair, bias: Array | None = None,
+                           ws: Workspace | None = None) -> Array:
+    """``y = conv(x, W) + bias`` for stride 1 by scattering: ``kh kw`` products
+    ``X W~_ab`` added into shifted slices of ``y`` (:func:`forward_route`).
+
+    Parameters
+    ----------
+    x_rows : array (N H W, C)
+        ``pixel_rows(x)`` of the input ``x (N, C, H, W)``.
+    W : array (O, C, kh, kw)
+    input_shape : (N, C, H, W); padding ``p <= k - 1`` on both axes.
+
+    Returns
+    -------
+    y : array (N, O, Ho, Wo), fresh.
+    """
+    n, _, h, w = input_shape
+    o, _, kh, kw = W.shape
+    y_shape = (n, o, conv_output_size(h, kh, 1, padding[0]),
+               conv_output_size(w, kw, 1, padding[1]))
+    return col2im_of_product(x_rows, _flipped(W), y_shape, (1, 1),
+                             _complement((kh, kw), padding), ws, bias)
+
+
 def conv2d_weight_grad(cols: Array, dy_rows: Array, weight_shape: tuple[int, int, int, int]
                        ) -> Array:
     """``dW_mat = dY^T X_col`` reshaped to ``weight_shape (O, C, kh, kw)`` (a fresh array).
@@ -338,6 +402,37 @@ def conv2d_weight_grad(cols: Array, dy_rows: Array, weight_shape: tuple[int, int
     xp = get_array_module(cols, dy_rows)
     o, c, kh, kw = weight_shape
     return xp.matmul(dy_rows.T, cols).reshape(o, kh, kw, c).transpose(0, 3, 1, 2).copy()
+
+
+def dy_patches(dy_rows: Array, input_shape: tuple[int, int, int, int],
+               weight_shape: tuple[int, ...], padding: Pair, ws: Workspace | None = None
+               ) -> Array:
+    """``DY_col (N H W, kh kw O)``: the patches of ``dy``, padded by ``k - 1 - p``, one row
+    per *input* pixel (stride 1): the operand of the correlation route of both gradients.
+
+    ``DY_col[(n, h, w), (a, b, o)] = dyp[n, h + a, w + b, o]`` (``ws`` buffers
+    ``"dy_pad"``, ``"dcols"``).
+    """
+    n, _, h, w = input_shape
+    o, _, kh, kw = weight_shape
+    ho, wo = conv_output_size(h, kh, 1, padding[0]), conv_output_size(w, kw, 1, padding[1])
+    dy_pad = pad_nhwc(dy_rows.reshape(n, ho, wo, o), _complement((kh, kw), padding), ws,
+                      "dy_pad")
+    return _cols_of(dy_pad, (kh, kw), (1, 1), (h, w), ws, "dcols")
+
+
+def conv2d_weight_grad_from_dy(x_rows: Array, dcols: Array,
+                               weight_shape: tuple[int, int, int, int]) -> Array:
+    """``dW (O, C, kh, kw)`` (fresh) from ``X = pixel_rows(x)`` and ``DY_col`` (:func:`dy_patches`).
+
+    ``dW[o, c, kh-1-a, kw-1-b] = (X^T DY_col)[c, (a, b, o)]``: both sum
+    ``x[n, c, h, w] dy[n, o, i, j]`` over the pairs with ``h = i + a' - p`` (``a' = kh-1-a``),
+    since ``DY_col`` holds ``dy[i]`` at ``h + a - (kh - 1 - p)``. One BLAS product.
+    """
+    xp = get_array_module(x_rows, dcols)
+    o, c, kh, kw = weight_shape
+    dW = xp.matmul(x_rows.T, dcols).reshape(c, kh, kw, o)
+    return dW.transpose(3, 0, 1, 2)[:, :, ::-1, ::-1].copy()
 
 
 def input_grad_route(input_shape: tuple[int, int, int, int], weight_shape: tuple[int, ...],
@@ -397,18 +492,19 @@ def conv2d_input_grad(dy_rows: Array, W: Array, input_shape: tuple[int, int, int
     -------
     dx : array (N, C, H, W), fresh.
     """
-    xp = get_array_module(dy_rows, W)
-    o, c, kh, kw = W.shape
-    n, _, h, w = input_shape
     route = route or input_grad_route(input_shape, W.shape, stride, padding)
-    dtype = xp.result_type(W.dtype, dy_rows.dtype)
     if route == "col2im":
-        return col2im_of_product(dy_rows, W, input_shape, stride, padding)
-    (ph, pw) = padding
-    ho, wo = conv_output_size(h, kh, 1, ph), conv_output_size(w, kw, 1, pw)
-    dy_pad = pad_nhwc(dy_rows.reshape(n, ho, wo, o), (kh - 1 - ph, kw - 1 - pw), ws, "dy_pad")
-    dcols = _cols_of(dy_pad, (kh, kw), (1, 1), (h, w), ws, "dcols")
-    flipped = W[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)  # W~ (C, O, kh, kw)
-    rows = _empty(ws, "x_rows_back", (n * h * w, c), dtype, xp)
-    xp.matmul(dcols, _weight_rows(flipped).T, out=rows)
+        return col2im_of_product(dy_rows, W, input_shape, stride, padding, ws)
+    return input_grad_from_dy(dy_patches(dy_rows, input_shape, W.shape, padding, ws), W,
+                              input_shape, ws)
+
+
+def input_grad_from_dy(dcols: Array, W: Array, input_shape: tuple[int, int, int, int],
+                       ws: Workspace | None = None) -> Array:
+    """``dx (N, C, H, W)`` (fresh) by correlation: ``DY_col W~_mat^T`` (:func:`dy_patches`,
+    the flipped kernel ``W~``), one BLAS product (``ws`` buffer ``"x_rows_back"``)."""
+    xp = get_array_module(dcols, W)
+    n, c, h, w = input_shape
+    rows = _empty(ws, "x_rows_back", (n * h * w, c), xp.result_type(dcols, W), xp)
+    xp.matmul(dcols, _weight_rows(_flipped(W)).T, out=rows)
     return from_pixel_rows(rows, input_shape)

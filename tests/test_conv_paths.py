@@ -85,6 +85,70 @@ def test_the_route_follows_the_shapes():
     assert input_grad_route((128, 32, 7, 7), (32, 32, 7, 7), (1, 1), (0, 0)) == "col2im"
 
 
+# -- the forward pass: gathered (im2col) or scattered (flipped kernel) ------------------
+
+FORWARD_ROUTES = ("gather", "scatter")
+
+
+@settings(max_examples=40, deadline=None)
+@given(stride1_cases())
+def test_both_forward_routes_give_scipys_convolution_and_the_same_gradients(c):
+    """y by gathering x's patches and by scattering products with the flipped kernel,
+    against SciPy's correlation; dW from x's patches and from dy's patches."""
+    from scipy.signal import correlate
+
+    x, W, rng = _arrays(c)
+    assume(all(s + 2 * p >= k for s, k, p in zip(x.shape[2:], c["kernel"], c["padding"])))
+    (ph, pw), b = c["padding"], rng.standard_normal(c["o"])
+    xpad = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    expected = np.stack([[sum(correlate(xpad[n, ch], W[o, ch], mode="valid")
+                              for ch in range(c["c"])) + b[o] for o in range(c["o"])]
+                         for n in range(c["n"])])
+    gathered, cols = conv2d_forward(x, W, (1, 1), (ph, pw), b)
+    x_rows = pixel_rows(x)
+    scattered = im2col_module.conv2d_forward_scatter(x_rows, W, x.shape, (ph, pw), b)
+    np.testing.assert_allclose(gathered, expected, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(scattered, expected, rtol=1e-12, atol=1e-12)
+    dy_rows = rng.standard_normal((cols.shape[0], c["o"]))
+    dcols = im2col_module.dy_patches(dy_rows, x.shape, W.shape, (ph, pw))
+    np.testing.assert_allclose(
+        im2col_module.conv2d_weight_grad_from_dy(x_rows, dcols, W.shape),
+        im2col_module.conv2d_weight_grad(cols, dy_rows, W.shape), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("forward", FORWARD_ROUTES)
+@pytest.mark.parametrize("route", ROUTES)
+@pytest.mark.parametrize("make, shape", [
+    (lambda: Conv2D(3, 2, (3, 2), padding=(1, 0), dtype=np.float64, rng=0), (2, 3, 5, 4)),
+    (lambda: Conv2D(4, 1, 3, padding=1, dtype=np.float64, rng=1), (2, 4, 5, 6)),
+    (lambda: Conv2D(1, 3, (2, 3), padding=(0, 2), dtype=np.float64, rng=2), (1, 1, 4, 5)),
+], ids=["conv", "conv-to-1", "conv-from-1"])
+def test_conv_passes_the_gradient_check_on_every_route(forward, route, make, shape,
+                                                       monkeypatch):
+    import npae.layers.conv as conv_module
+
+    monkeypatch.setattr(conv_module, "forward_route", lambda *args: forward)
+    monkeypatch.setattr(conv_module, "input_grad_route", lambda *args: route)
+    monkeypatch.setattr(im2col_module, "input_grad_route", lambda *args: route)
+    x = np.random.default_rng(5).standard_normal(shape)
+    layer = make()
+    report = check_layer(layer, x)
+    assert report.passed, report
+    assert layer._route == forward
+
+
+def test_the_forward_route_follows_the_shapes():
+    """Scatter where the convolution has fewer outputs than inputs (stride 1), gather
+    otherwise and wherever scattering does not apply (stride 2, padding >= kernel)."""
+    route = im2col_module.forward_route
+    assert route((128, 16, 28, 28), (1, 16, 3, 3), (1, 1), (1, 1)) == "scatter"
+    assert route((128, 32, 14, 14), (16, 32, 3, 3), (1, 1), (1, 1)) == "scatter"
+    assert route((128, 16, 14, 14), (32, 16, 3, 3), (1, 1), (1, 1)) == "gather"
+    assert route((128, 1, 28, 28), (16, 1, 3, 3), (1, 1), (1, 1)) == "gather"
+    assert route((128, 32, 14, 14), (16, 32, 4, 4), (2, 2), (1, 1)) == "gather"
+    assert route((2, 3, 5, 5), (1, 3, 3, 3), (1, 1), (3, 3)) == "gather"
+
+
 # -- MaxPool2D against the windows copied out, with argmax (first maximum) ---------------
 
 def reference_maxpool(x, kernel, stride, dy):
@@ -133,6 +197,7 @@ def test_pooling_gradients_on_disjoint_and_overlapping_windows():
 
 LAYERS = {
     "conv-correlate": (lambda: Conv2D(4, 2, 3, padding=1, rng=0), (2, 4, 6, 5)),
+    "conv-scatter": (lambda: Conv2D(8, 1, 3, padding=1, rng=0), (2, 8, 6, 5)),
     "conv-col2im": (lambda: Conv2D(2, 4, (3, 2), stride=2, padding=1, rng=0), (2, 2, 7, 6)),
     "convT-s2": (lambda: ConvTranspose2D(4, 2, 3, 2, 1, 1, rng=0), (2, 4, 3, 4)),
     "convT-s1": (lambda: ConvTranspose2D(2, 4, 3, padding=1, rng=0), (2, 2, 5, 5)),

@@ -9,11 +9,17 @@ import numpy as np
 from npae.im2col import (
     Workspace,
     conv2d_forward,
+    conv2d_forward_scatter,
     conv2d_input_grad,
     conv2d_weight_grad,
+    conv2d_weight_grad_from_dy,
     conv_output_size,
     conv_transpose_output_size,
+    dy_patches,
+    forward_route,
     im2col,
+    input_grad_from_dy,
+    input_grad_route,
     pixel_rows,
 )
 from npae.layers.base import Array, Layer, as_generator, as_pair, check_float_dtype, new_param
@@ -117,19 +123,36 @@ class Conv2D(_ConvBase):
                 f"Conv2D: input of shape {tuple(x.shape)} is smaller than the kernel "
                 f"{kh}x{kw} even after padding {self.padding} (needs H + 2*ph >= kh and "
                 f"W + 2*pw >= kw)")
-        y, self._cols = conv2d_forward(x, self.params["W"], self.stride, self.padding,
-                                       self.params["b"], self._ws)
+        W, b = self.params["W"], self.params["b"]
+        self._route = forward_route(x.shape, W.shape, self.stride, self.padding)
+        if self._route == "gather":
+            y, self._cols = conv2d_forward(x, W, self.stride, self.padding, b, self._ws)
+        else:
+            # x's pixel rows serve this product and, in backward, dW's
+            self._cols = pixel_rows(x, self._ws, "x_rows")
+            y = conv2d_forward_scatter(self._cols, W, x.shape, self.padding, b, self._ws)
         self._x_shape, self._y_shape = tuple(x.shape), tuple(y.shape)
         return y
 
     def backward(self, dy: Array, input_grad: bool = True) -> Array | None:
         self._check_dy(dy)
         W, dy_rows = self.params["W"], pixel_rows(dy, self._ws, "dy_rows")
-        self.grads["W"] = conv2d_weight_grad(self._cols, dy_rows, W.shape)
         self.grads["b"] = dy_rows.sum(axis=0)
+        if self._route == "gather":
+            self.grads["W"] = conv2d_weight_grad(self._cols, dy_rows, W.shape)
+            if not input_grad:
+                return None
+            return conv2d_input_grad(dy_rows, W, self._x_shape, self.stride, self.padding,
+                                     self._ws)
+        # scattered forward (stride 1): dy's patches serve both gradients
+        dcols = dy_patches(dy_rows, self._x_shape, W.shape, self.padding, self._ws)
+        self.grads["W"] = conv2d_weight_grad_from_dy(self._cols, dcols, W.shape)
         if not input_grad:
             return None
-        return conv2d_input_grad(dy_rows, W, self._x_shape, self.stride, self.padding, self._ws)
+        if input_grad_route(self._x_shape, W.shape, self.stride, self.padding) == "col2im":
+            return conv2d_input_grad(dy_rows, W, self._x_shape, self.stride, self.padding,
+                                     self._ws, route="col2im")
+        return input_grad_from_dy(dcols, W, self._x_shape, self._ws)
 
 
 class ConvTranspose2D(_ConvBase):
