@@ -282,21 +282,47 @@ def col2im_of_product(dy_rows: Array, W: Array, input_shape: tuple[int, int, int
     read every block out of a ``kh kw`` times wider matrix; the scratch is one
     ``(N Ho Wo, C)`` array instead of ``(N Ho Wo, kh kw C)``. Same sums, same order.
     ``bias (C,)``, if given, is added to the (fresh) result.
+
+    The sums are kept by *phase*, ``acc[n, h % sh, w % sw, h // sh, w // sw, :]``: an
+    offset's pixels ``(i sh + a - ph, j sw + b - pw)`` all share one phase, so each ``+=``
+    is a plain rectangle of one phase image, whole rows of ``C`` channels side by side,
+    where the strided slice of a pixel-ordered image moves runs of only ``C`` numbers.
     """
     xp = get_array_module(dy_rows, W)
     n, c, h, w = input_shape
     kh, kw = W.shape[2:]
-    ho, wo = (conv_output_size(h, kh, stride[0], padding[0]),
-              conv_output_size(w, kw, stride[1], padding[1]))
+    (sh, sw), (ph, pw) = stride, padding
+    ho, wo = conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw)
     dtype = xp.result_type(W.dtype, dy_rows.dtype)
-    dx = _empty(ws, "scatter_sum", (n, h, w, c), dtype, xp)
-    dx[...] = 0
+    acc = _empty(ws, "scatter_sum", (n, sh, sw, -(-h // sh), -(-w // sw), c), dtype, xp)
+    acc[...] = 0
     block = _empty(ws, "scatter_block", (n * ho * wo, c), dtype, xp)
     grid = block.reshape(n, ho, wo, c)
-    for a, b, dst, src in _offset_slices(input_shape, (kh, kw), stride, padding):
+    for a, b, _, src in _offset_slices(input_shape, (kh, kw), stride, padding):
+        (i0, i1), (j0, j1) = (src[1].start, src[1].stop), (src[2].start, src[2].stop)
+        r0, c0 = i0 * sh + a - ph, j0 * sw + b - pw  # the first input pixel it reaches
         xp.matmul(dy_rows, W[:, :, a, b], out=block)
-        dx[dst] += grid[src]
-    return from_pixel_rows(dx.reshape(n * h * w, c), input_shape, bias)
+        acc[:, r0 % sh, c0 % sw, r0 // sh:r0 // sh + i1 - i0,
+            c0 // sw:c0 // sw + j1 - j0] += grid[src]
+    return _from_phases(acc, input_shape, bias)
+
+
+def _from_phases(acc: Array, shape: tuple[int, int, int, int], bias: Array | None) -> Array:
+    """``x (N, C, H, W)`` (fresh) from its phase images ``acc (N, sh, sw, Hq, Wq, C)``,
+    ``x[n, c, u sh + a0, v sw + b0] = acc[n, a0, b0, u, v, c]``, plus ``bias (C,)``."""
+    xp = get_array_module(acc)
+    n, c, h, w = shape
+    sh, sw = acc.shape[1:3]
+    out = xp.empty(shape, dtype=acc.dtype)
+    for a0 in range(min(sh, h)):
+        for b0 in range(min(sw, w)):
+            src = acc[:, a0, b0, :len(range(a0, h, sh)), :len(range(b0, w, sw))]
+            dst = out[:, :, a0::sh, b0::sw]
+            if bias is None:
+                dst[...] = src.transpose(0, 3, 1, 2)
+            else:
+                xp.add(src.transpose(0, 3, 1, 2), bias.reshape(1, c, 1, 1), out=dst)
+    return out
 
 
 def _weight_rows(W: Array) -> Array:
