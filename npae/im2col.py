@@ -62,7 +62,10 @@ Each takes an optional :class:`Workspace`: large intermediates (the padded
 image, the patch matrices, pixel rows) are then carved from buffers kept
 from call to call instead of fresh allocations, whose page faults cost about as
 much as the matrix products. Arrays a function *returns* as a result (``y``,
-``dx``) are always fresh.
+``dx``) are always fresh, and *channels-last*: ``(N, C, H, W)`` arrays whose memory
+holds the pixel rows they were computed as (:func:`channels_last`). Every reader
+sees NCHW; the next convolution reads them back as rows without a copy, and the
+layers between (activations, pooling, upsampling) keep the layout.
 """
 
 from __future__ import annotations
@@ -79,7 +82,8 @@ Array = Any
 Pair = tuple[int, int]
 
 __all__ = ["Workspace", "conv_output_size", "conv_transpose_output_size", "window_view",
-           "pad_nhwc", "pixel_rows", "from_pixel_rows", "im2col", "col2im", "conv2d_forward",
+           "pad_nhwc", "pixel_rows", "channels_last", "is_channels_last", "empty_image",
+           "from_pixel_rows", "im2col", "col2im", "conv2d_forward",
            "conv2d_weight_grad", "conv2d_input_grad", "input_grad_route",
            "col2im_of_product", "forward_route", "conv2d_forward_scatter", "dy_patches",
            "conv2d_weight_grad_from_dy", "input_grad_from_dy"]
@@ -164,24 +168,60 @@ def pad_nhwc(a: Array, padding: Pair, ws: Workspace | None = None, name: str = "
 
 
 def pixel_rows(a: Array, ws: Workspace | None = None, name: str = "rows") -> Array:
-    """``(N, C, H, W) -> (N H W, C)``, one contiguous row per pixel (one copy)."""
+    """``(N, C, H, W) -> (N H W, C)``, one contiguous row per pixel: a view of ``a`` when its
+    memory is already channels-last (as every convolution's result is, see
+    :func:`from_pixel_rows`), else one copy."""
     n, c, h, w = a.shape
-    return pad_nhwc(a.transpose(0, 2, 3, 1), (0, 0), ws, name).reshape(n * h * w, c)
+    nhwc = a.transpose(0, 2, 3, 1)
+    if nhwc.flags.c_contiguous:
+        return nhwc.reshape(n * h * w, c)
+    return pad_nhwc(nhwc, (0, 0), ws, name).reshape(n * h * w, c)
+
+
+def channels_last(nhwc: Array) -> Array:
+    """The ``(N, C, H, W)`` view of an ``(N, H, W, C)`` array: NCHW to every reader, with
+    the memory of the rows it was computed in (no copy; PyTorch calls this memory format
+    *channels last*). A convolution that reads it back as pixel rows copies nothing, and
+    element-wise layers keep the layout."""
+    return nhwc.transpose(0, 3, 1, 2)
+
+
+def is_channels_last(a: Array) -> bool:
+    """Whether the 4-D ``a`` is a :func:`channels_last` view (and not also C-contiguous)."""
+    return (a.ndim == 4 and not a.flags.c_contiguous
+            and a.transpose(0, 2, 3, 1).flags.c_contiguous)
+
+
+def empty_image(shape: tuple[int, int, int, int], dtype: Any, xp: Any, like: Array,
+                zeros: bool = False) -> Array:
+    """A fresh ``(N, C, H, W)`` array in ``like``'s memory layout (channels-last or not),
+    so a layer between two convolutions hands on the layout it was given."""
+    alloc = xp.zeros if zeros else xp.empty
+    if is_channels_last(like):
+        n, c, h, w = shape
+        return channels_last(alloc((n, h, w, c), dtype=dtype))
+    return alloc(shape, dtype=dtype)
 
 
 def from_pixel_rows(rows: Array, shape: tuple[int, int, int, int],
-                    bias: Array | None = None) -> Array:
-    """Inverse of :func:`pixel_rows`: ``(N H W, C) -> (N, C, H, W)`` (a fresh array), plus
-    ``bias (C,)`` if given (added during the same copy)."""
+                    bias: Array | None = None, fresh: bool = False) -> Array:
+    """Inverse of :func:`pixel_rows`: ``(N H W, C) -> (N, C, H, W)``, plus ``bias (C,)`` if
+    given, as a :func:`channels_last` view of a fresh array: a plain copy of ``rows`` (the
+    bias added during it), or ``rows`` itself when the caller passes ``fresh=True``
+    (a result it will not touch again; the bias is then added in place)."""
     xp = get_array_module(rows)
     n, c, h, w = shape
-    nchw = rows.reshape(n, h, w, c).transpose(0, 3, 1, 2)
-    out = xp.empty(shape, dtype=rows.dtype)
-    if bias is None:
-        out[...] = nchw
+    if fresh:
+        out = rows
+        if bias is not None:
+            out += bias
     else:
-        xp.add(nchw, bias.reshape(1, c, 1, 1), out=out)
-    return out
+        out = xp.empty((n * h * w, c), dtype=rows.dtype)
+        if bias is None:
+            out[...] = rows
+        else:
+            xp.add(rows, bias, out=out)
+    return channels_last(out.reshape(n, h, w, c))
 
 
 def _cols_of(xpad: Array, kernel: Pair, stride: Pair, out_hw: Pair, ws: Workspace | None,
@@ -268,7 +308,7 @@ def col2im(cols: Array, input_shape: tuple[int, int, int, int], kernel: Pair, st
     dx = xp.zeros((n, h, w, c), dtype=cols.dtype)  # NHWC: each block adds rows of C values
     for a, b, dst, src in _offset_slices(input_shape, kernel, stride, padding):
         dx[dst] += blocks[(*src, a, b)]
-    return from_pixel_rows(dx.reshape(n * h * w, c), input_shape)
+    return from_pixel_rows(dx.reshape(n * h * w, c), input_shape, fresh=True)
 
 
 def col2im_of_product(dy_rows: Array, W: Array, input_shape: tuple[int, int, int, int],
@@ -308,21 +348,22 @@ def col2im_of_product(dy_rows: Array, W: Array, input_shape: tuple[int, int, int
 
 
 def _from_phases(acc: Array, shape: tuple[int, int, int, int], bias: Array | None) -> Array:
-    """``x (N, C, H, W)`` (fresh) from its phase images ``acc (N, sh, sw, Hq, Wq, C)``,
-    ``x[n, c, u sh + a0, v sw + b0] = acc[n, a0, b0, u, v, c]``, plus ``bias (C,)``."""
+    """``x (N, C, H, W)`` (fresh, :func:`channels_last`) from its phase images ``acc (N, sh,
+    sw, Hq, Wq, C)``, ``x[n, c, u sh + a0, v sw + b0] = acc[n, a0, b0, u, v, c]``, plus
+    ``bias (C,)``."""
     xp = get_array_module(acc)
     n, c, h, w = shape
     sh, sw = acc.shape[1:3]
-    out = xp.empty(shape, dtype=acc.dtype)
+    out = xp.empty((n, h, w, c), dtype=acc.dtype)
     for a0 in range(min(sh, h)):
         for b0 in range(min(sw, w)):
             src = acc[:, a0, b0, :len(range(a0, h, sh)), :len(range(b0, w, sw))]
-            dst = out[:, :, a0::sh, b0::sw]
+            dst = out[:, a0::sh, b0::sw]
             if bias is None:
-                dst[...] = src.transpose(0, 3, 1, 2)
+                dst[...] = src
             else:
-                xp.add(src.transpose(0, 3, 1, 2), bias.reshape(1, c, 1, 1), out=dst)
-    return out
+                xp.add(src, bias, out=dst)
+    return channels_last(out)
 
 
 def _weight_rows(W: Array) -> Array:
@@ -353,9 +394,8 @@ def conv2d_forward(x: Array, W: Array, stride: Pair, padding: Pair, bias: Array 
     cols = im2col(x, (kh, kw), stride, padding, ws)
     ho = conv_output_size(h, kh, stride[0], padding[0])
     wo = conv_output_size(w, kw, stride[1], padding[1])
-    rows = _empty(ws, "y_rows", (cols.shape[0], o), xp.result_type(W.dtype, cols.dtype), xp)
-    xp.matmul(cols, _weight_rows(W).T, out=rows)
-    return from_pixel_rows(rows, (n, o, ho, wo), bias), cols
+    rows = xp.matmul(cols, _weight_rows(W).T)  # fresh: it becomes y
+    return from_pixel_rows(rows, (n, o, ho, wo), bias, fresh=True), cols
 
 
 def _flipped(W: Array) -> Array:
@@ -538,6 +578,5 @@ def input_grad_from_dy(dcols: Array, W: Array, input_shape: tuple[int, int, int,
     the flipped kernel ``W~``), one BLAS product (``ws`` buffer ``"x_rows_back"``)."""
     xp = get_array_module(dcols, W)
     n, c, h, w = input_shape
-    rows = _empty(ws, "x_rows_back", (n * h * w, c), xp.result_type(dcols, W), xp)
-    xp.matmul(dcols, _weight_rows(_flipped(W)).T, out=rows)
-    return from_pixel_rows(rows, input_shape)
+    rows = xp.matmul(dcols, _weight_rows(_flipped(W)).T)  # fresh: it becomes dx
+    return from_pixel_rows(rows, input_shape, fresh=True)

@@ -227,6 +227,36 @@ def test_fast_paths_run_on_the_device_with_the_numpy_numbers(name):
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("name", LAYERS)
+def test_either_memory_layout_gives_the_same_numbers(name):
+    """An NCHW input laid out channels-last (as convolutions return) and the same values
+    C-contiguous: the same y, dx and gradients, bit for bit."""
+    make, shape = LAYERS[name]
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 3, shape).astype(np.float64)
+    x_last = im2col_module.channels_last(np.ascontiguousarray(x.transpose(0, 2, 3, 1)))
+    assert im2col_module.is_channels_last(x_last) and not np.shares_memory(x, x_last)
+    results = []
+    for inp in (x, x_last):
+        layer = make()
+        y = layer.forward(inp)
+        dy = np.random.default_rng(4).standard_normal(y.shape)
+        results.append([y, layer.backward(dy), *layer.grads.values()])
+    for a, b in zip(*results, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_convolution_hands_the_next_one_its_pixel_rows_without_a_copy():
+    conv1, conv2 = Conv2D(3, 4, 3, padding=1, rng=0), Conv2D(4, 2, 3, padding=1, rng=1)
+    y = conv1.forward(np.random.default_rng(0).standard_normal((2, 3, 6, 5), np.float32))
+    assert y.shape == (2, 4, 6, 5) and im2col_module.is_channels_last(y)
+    assert np.shares_memory(pixel_rows(y), y)  # a view: the layout is already rows
+    conv2.forward(y)
+    dy = conv2.backward(np.ones((2, 2, 6, 5), np.float32))
+    assert im2col_module.is_channels_last(dy) and np.shares_memory(pixel_rows(dy), dy)
+    assert conv1.backward(dy).shape == (2, 3, 6, 5)
+
+
 @given(st.integers(1, 3), st.integers(1, 4), st.integers(1, 4), st.integers(1, 4),
        st.integers(1, 3), st.integers(1, 3), st.integers(0, 2), st.integers(0, 2),
        st.integers(3, 9), st.integers(3, 9), st.integers(0, 2**32 - 1))

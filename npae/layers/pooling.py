@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from npae.backend import get_array_module
-from npae.im2col import conv_output_size
+from npae.im2col import channels_last, conv_output_size, empty_image, is_channels_last
 from npae.layers.base import Array, Layer, as_pair
 
 
@@ -73,9 +73,9 @@ class MaxPool2D(Layer):
                              f"the {kh}x{kw} window (MaxPool2D has no padding)")
         xp = get_array_module(x)
         out_hw = self.output_shape(x.shape)[2:]
-        y = x[self._slice(0, 0, out_hw)].copy()
+        y = x[self._slice(0, 0, out_hw)].copy(order="K")  # keeps a channels-last layout
         # the winner's offset index k = a kw + b; uint8 holds it for windows up to 16x16
-        arg = xp.zeros(y.shape, dtype=np.uint8 if kh * kw <= 256 else np.int32)
+        arg = xp.zeros_like(y, dtype=np.uint8 if kh * kw <= 256 else np.int32)
         for k in range(1, kh * kw):
             v = x[self._slice(k // kw, k % kw, out_hw)]
             later = v > y  # strictly: on a tie the earlier offset keeps the window
@@ -96,7 +96,7 @@ class MaxPool2D(Layer):
         disjoint = sh >= kh and sw >= kw  # each pixel in at most one window
         tiled = (sh, sw) == (kh, kw) and (h, w) == (out_hw[0] * kh, out_hw[1] * kw)
         # where windows tile x every pixel is written below; elsewhere some are never hit
-        dx = (xp.empty if tiled else xp.zeros)(self._x_shape, dtype=dy.dtype)
+        dx = empty_image(self._x_shape, dy.dtype, xp, like=dy, zeros=not tiled)
         for k in range(kh * kw):
             target = dx[self._slice(k // kw, k % kw, out_hw)]
             if disjoint:
@@ -145,6 +145,11 @@ class Upsample2D(Layer):
         n, c, h, w = x.shape
         sh, sw = self.scale_factor
         self._x_shape = tuple(x.shape)
+        if is_channels_last(x):  # the same copies on (N, H, sh, W, sw, C), kept channels-last
+            y = xp.empty((n, h, sh, w, sw, c), dtype=x.dtype)
+            for b in range(sw):
+                y[:, :, :, :, b] = x.transpose(0, 2, 3, 1)[:, :, None]
+            return channels_last(y.reshape(n, h * sh, w * sw, c))
         y = xp.empty((n, c, h, sh, w, sw), dtype=x.dtype)
         for b in range(sw):
             y[..., b] = x[:, :, :, None, :]
