@@ -222,7 +222,7 @@ class _Namespace(types.ModuleType):
 NAMES = frozenset("""
     abs add arange argmax broadcast_to clip concatenate count_nonzero diagonal divide einsum
     empty empty_like exp eye finfo float32 float64 full isfinite log log1p matmul maximum
-    multiply negative ones_like result_type sign size sqrt stack take_along_axis tanh
+    multiply negative ones ones_like result_type sign size sqrt stack take_along_axis tanh
     tensordot trace where zeros zeros_like
     argpartition argsort inf
 """.split())

@@ -21,6 +21,7 @@ from npae.im2col import (
     input_grad_from_dy,
     input_grad_route,
     pixel_rows,
+    sum_rows,
 )
 from npae.layers.base import Array, Layer, as_generator, as_pair, check_float_dtype, new_param
 
@@ -137,7 +138,7 @@ class Conv2D(_ConvBase):
     def backward(self, dy: Array, input_grad: bool = True) -> Array | None:
         self._check_dy(dy)
         W, dy_rows = self.params["W"], pixel_rows(dy, self._ws, "dy_rows")
-        self.grads["b"] = dy_rows.sum(axis=0)
+        self.grads["b"] = sum_rows(dy_rows)
         if self._route == "gather":
             self.grads["W"] = conv2d_weight_grad(self._cols, dy_rows, W.shape)
             if not input_grad:
@@ -242,5 +243,5 @@ class ConvTranspose2D(_ConvBase):
         # dL/dW_mat = X^T DY_col: the weight gradient of K_W with the roles of "input"
         # (dy) and "output gradient" (x) exchanged.
         self.grads["W"] = conv2d_weight_grad(cols, x_rows, W.shape)
-        self.grads["b"] = dy.sum(axis=(0, 2, 3))
+        self.grads["b"] = sum_rows(pixel_rows(dy, self._ws, "dy_rows"))
         return dx
