@@ -188,16 +188,17 @@ def channels_last(nhwc: Array) -> Array:
 
 def is_channels_last(a: Array) -> bool:
     """Whether the 4-D ``a`` is a :func:`channels_last` view (and not also C-contiguous)."""
-    return (a.ndim == 4 and not a.flags.c_contiguous
+    return (getattr(a, "ndim", 0) == 4 and not a.flags.c_contiguous
             and a.transpose(0, 2, 3, 1).flags.c_contiguous)
 
 
-def empty_image(shape: tuple[int, int, int, int], dtype: Any, xp: Any, like: Array,
+def empty_image(shape: tuple[int, int, int, int], dtype: Any, xp: Any, like: Array | None,
                 zeros: bool = False) -> Array:
-    """A fresh ``(N, C, H, W)`` array in ``like``'s memory layout (channels-last or not),
-    so a layer between two convolutions hands on the layout it was given."""
+    """A fresh ``(N, C, H, W)`` array in ``like``'s memory layout (channels-last or not;
+    ``like=None``: channels-last), so a layer between two convolutions hands on the
+    layout it was given."""
     alloc = xp.zeros if zeros else xp.empty
-    if is_channels_last(like):
+    if like is None or is_channels_last(like):
         n, c, h, w = shape
         return channels_last(alloc((n, h, w, c), dtype=dtype))
     return alloc(shape, dtype=dtype)

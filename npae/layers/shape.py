@@ -6,6 +6,8 @@ from typing import Any
 
 import numpy as np
 
+from npae.backend import get_array_module
+from npae.im2col import empty_image, is_channels_last
 from npae.layers.base import Array, Layer
 
 
@@ -43,6 +45,9 @@ class Reshape(Layer):
         if len(shape) < 1 or shape[0] == 0:
             raise ValueError(f"{name}: empty batch (input shape {tuple(shape)})")
         self._in_shape = shape
+        # a channels-last image gets its gradient back channels-last (one copy here
+        # rather than slow mixed-layout arithmetic in every layer before)
+        self._in_channels_last = is_channels_last(x)
         try:
             return x.reshape((shape[0],) + self.shape)
         except ValueError:
@@ -51,7 +56,12 @@ class Reshape(Layer):
                 f"to (batch,) + {self.shape}") from None
 
     def backward(self, dy: Array) -> Array:
-        return dy.reshape(self._in_shape)
+        dx = dy.reshape(self._in_shape)
+        if self._in_channels_last:
+            out = empty_image(dx.shape, dx.dtype, get_array_module(dx), like=None)
+            out[...] = dx
+            return out
+        return dx
 
 
 class Flatten(Reshape):
