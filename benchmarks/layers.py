@@ -3,7 +3,9 @@
 ``python -m benchmarks --layers`` walks the models of :mod:`benchmarks.conv_models`
 with a float32 batch of 128, and times each distinct layer (type, arguments,
 input shape) on its own: ``forward`` of a random input, then ``backward`` of a
-random upstream gradient, input gradient included, in both libraries. Shape
+random upstream gradient, input gradient included, in both libraries. npae's
+arrays come in the memory layout they have inside the model (channels-last after
+a convolution), PyTorch's as its models have them (NCHW). Shape
 layers (Flatten, Reshape: views in both) are left out. The table shows where an
 epoch's time goes, so the next bottleneck is visible at a glance.
 """
@@ -19,6 +21,8 @@ import numpy as np
 from benchmarks import conv_models
 from benchmarks._harness import peak_memory_mb, timed_rounds, try_torch
 from npae import backend
+from npae import im2col as npae_im2col
+from npae.im2col import is_channels_last
 from npae.models.convolutional import _describe
 
 BATCH = 128
@@ -43,10 +47,13 @@ def model_layers(batch: int) -> list[dict]:
                 if key[0] not in SKIP:
                     entry = entries.setdefault(key, {"layer": layer, "label": key[1],
                                                      "kind": key[0], "shape": inp.shape,
-                                                     "models": []})
+                                                     "models": [],
+                                                     "channels_last": is_channels_last(inp)})
                     if SHORT[name] not in entry["models"]:
                         entry["models"].append(SHORT[name])
                 inp = layer.forward(inp, training=False)
+                if key[0] not in SKIP:  # dy comes back in the layout of y
+                    entry["dy_channels_last"] = is_channels_last(inp)
     return list(entries.values())
 
 
@@ -55,6 +62,15 @@ def _inputs(layer: Any, shape: tuple[int, ...], seed: int = 0) -> tuple[np.ndarr
     x = rng.standard_normal(shape, dtype=np.float32)
     y = layer.forward(x)
     return x, rng.standard_normal(y.shape, dtype=np.float32)
+
+
+def _as_in_the_model(a: np.ndarray, channels_last: bool) -> np.ndarray:
+    """``a`` in the memory layout the layer meets inside its model: npae's convolutions
+    return channels-last arrays, and the layers after them keep that layout (PyTorch's
+    models are NCHW throughout and get ``a`` as it is)."""
+    if not channels_last or a.ndim != 4:
+        return a
+    return npae_im2col.channels_last(np.ascontiguousarray(a.transpose(0, 2, 3, 1)))
 
 
 def npae_step(layer: Any, x: np.ndarray, dy: np.ndarray) -> Callable[[], object]:
@@ -101,7 +117,9 @@ def run(only: str | None = None, repeat: int = 3, batch: int | None = None) -> d
             continue
         layer = entry["layer"]
         x, dy = _inputs(layer, entry["shape"])
-        steps = [npae_step(layer, x, dy)]
+        x_npae = _as_in_the_model(x, entry["channels_last"])
+        dy_npae = _as_in_the_model(dy, entry["dy_channels_last"])
+        steps = [npae_step(layer, x_npae, dy_npae)]
         if torch is not None:
             steps.append(torch_step(layer, x, dy))
         steps[0]()
@@ -111,7 +129,8 @@ def run(only: str | None = None, repeat: int = 3, batch: int | None = None) -> d
         times = timed_rounds([(_repeated(s, reps), lambda: None) for s in steps], repeat)
         row = {"layer": entry["label"], "input": "x".join(map(str, entry["shape"][1:])),
                "batch": batch, "models": entry["models"], "npae_s": times[0] / reps,
-               "npae_peak_mb": peak_memory_mb(npae_step(type(layer)(**layer.config()), x, dy)),
+               "npae_peak_mb": peak_memory_mb(npae_step(type(layer)(**layer.config()), x_npae,
+                                                         dy_npae)),
                "target": TARGETS.get(entry["kind"])}
         if torch is not None:
             row["torch_s"] = times[1] / reps
