@@ -350,10 +350,12 @@ def col2im_of_product(dy_rows: Array, W: Array, input_shape: tuple[int, int, int
     ``(N Ho Wo, C)`` array instead of ``(N Ho Wo, kh kw C)``. Same sums, same order.
     ``bias (C,)``, if given, is added to the (fresh) result.
 
-    The sums are kept by *phase*, ``acc[n, h % sh, w % sw, h // sh, w // sw, :]``: an
-    offset's pixels ``(i sh + a - ph, j sw + b - pw)`` all share one phase, so each ``+=``
-    is a plain rectangle of one phase image, whole rows of ``C`` channels side by side,
-    where the strided slice of a pixel-ordered image moves runs of only ``C`` numbers.
+    A kernel as large as the (unpadded) image has one window: ``dY W_mat`` is then ``dx``
+    itself, one product. Otherwise the sums are kept by *phase*,
+    ``acc[n, h % sh, w % sw, h // sh, w // sw, :]``: an offset's pixels
+    ``(i sh + a - ph, j sw + b - pw)`` all share one phase, so each ``+=`` is a plain
+    rectangle of one phase image, whole rows of ``C`` channels side by side, where the
+    strided slice of a pixel-ordered image moves runs of only ``C`` numbers.
     """
     xp = get_array_module(dy_rows, W)
     n, c, h, w = input_shape
@@ -361,6 +363,10 @@ def col2im_of_product(dy_rows: Array, W: Array, input_shape: tuple[int, int, int
     (sh, sw), (ph, pw) = stride, padding
     ho, wo = conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw)
     dtype = xp.result_type(W.dtype, dy_rows.dtype)
+    if (ho, wo, ph, pw) == (1, 1, 0, 0) and (kh, kw) == (h, w):
+        # one window, the whole image: dY W_mat's row n is already sample n's pixels
+        return from_pixel_rows(xp.matmul(dy_rows, _weight_rows(W)).reshape(n * h * w, c),
+                               input_shape, bias, fresh=True)
     acc = _empty(ws, "scatter_sum", (n, sh, sw, -(-h // sh), -(-w // sw), c), dtype, xp)
     acc[...] = 0
     block = _empty(ws, "scatter_block", (n * ho * wo, c), dtype, xp)

@@ -274,3 +274,22 @@ def test_col2im_of_product_is_col2im_of_the_product(n, c, o, kh, sh, sw, ph, pw,
                                     (ph, pw))
     got = im2col_module.col2im_of_product(dy_rows, W, (n, c, h, w), (sh, sw), (ph, pw))
     np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_a_kernel_as_large_as_the_image_is_one_product(stride):
+    """One window covers the whole image (the CNN autoencoder's 7x7 kernel over a 7x7
+    code map, and its transposed convolution back from 1x1): col2im of dY W_mat."""
+    r = np.random.default_rng(0)
+    n, c, o, k = 3, 4, 5, (4, 3)
+    W, dy_rows = r.standard_normal((o, c, *k)), r.standard_normal((n, o))
+    W_mat = W.transpose(0, 2, 3, 1).reshape(o, -1)
+    shape = (n, c, *k)
+    expected = im2col_module.col2im(dy_rows @ W_mat, shape, k, (stride, stride), (0, 0))
+    got = im2col_module.col2im_of_product(dy_rows, W, shape, (stride, stride), (0, 0))
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+    for layer, x_shape in ((Conv2D(c, o, k, stride=stride, dtype=np.float64, rng=1), shape),
+                           (ConvTranspose2D(o, c, k, stride=stride, dtype=np.float64, rng=2),
+                            (n, o, 1, 1))):
+        report = check_layer(layer, r.standard_normal(x_shape))
+        assert report.passed, report
