@@ -367,6 +367,8 @@ def col2im_of_product(dy_rows: Array, W: Array, input_shape: tuple[int, int, int
         # one window, the whole image: dY W_mat's row n is already sample n's pixels
         return from_pixel_rows(xp.matmul(dy_rows, _weight_rows(W)).reshape(n * h * w, c),
                                input_shape, bias, fresh=True)
+    if c <= SHALLOW:
+        return _scatter_by_channel(dy_rows, W, input_shape, stride, padding, ws, bias)
     acc = _empty(ws, "scatter_sum", (n, sh, sw, -(-h // sh), -(-w // sw), c), dtype, xp)
     acc[...] = 0
     block = _empty(ws, "scatter_block", (n * ho * wo, c), dtype, xp)
@@ -378,6 +380,40 @@ def col2im_of_product(dy_rows: Array, W: Array, input_shape: tuple[int, int, int
         acc[:, r0 % sh, c0 % sw, r0 // sh:r0 // sh + i1 - i0,
             c0 // sw:c0 // sw + j1 - j0] += grid[src]
     return _from_phases(acc, input_shape, bias)
+
+
+def _scatter_by_channel(dy_rows: Array, W: Array, input_shape: tuple[int, int, int, int],
+                        stride: Pair, padding: Pair, ws: Workspace | None,
+                        bias: Array | None) -> Array:
+    """:func:`col2im_of_product` for few channels (``C <= SHALLOW``, a decoder's last
+    layer): ``(dY W_mat)^T = W_mat^T dY^T``, one product of ``kh kw C`` rows each holding a
+    whole image plane, so every offset's ``+=`` moves runs of ``Wo`` numbers (not of
+    ``C``); the sums are kept by phase and channel, ``acc[h % sh, w % sw, c, n, h // sh,
+    w // sw]``. The result is NCHW (for one channel, channels-last too)."""
+    xp = get_array_module(dy_rows, W)
+    n, c, h, w = input_shape
+    kh, kw = W.shape[2:]
+    (sh, sw), (ph, pw) = stride, padding
+    ho, wo = conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw)
+    planes = xp.matmul(_weight_rows(W).T, dy_rows.T).reshape(kh, kw, c, n, ho, wo)
+    acc = _empty(ws, "scatter_sum", (sh, sw, c, n, -(-h // sh), -(-w // sw)), planes.dtype,
+                 xp)
+    acc[...] = 0
+    for a, b, _, src in _offset_slices(input_shape, (kh, kw), stride, padding):
+        (i0, i1), (j0, j1) = (src[1].start, src[1].stop), (src[2].start, src[2].stop)
+        r0, c0 = i0 * sh + a - ph, j0 * sw + b - pw
+        acc[r0 % sh, c0 % sw, :, :, r0 // sh:r0 // sh + i1 - i0,
+            c0 // sw:c0 // sw + j1 - j0] += planes[a, b, :, :, i0:i1, j0:j1]
+    out = xp.empty(input_shape, dtype=planes.dtype)
+    for a0 in range(min(sh, h)):
+        for b0 in range(min(sw, w)):
+            src = acc[a0, b0, :, :, :len(range(a0, h, sh)), :len(range(b0, w, sw))]
+            dst = out[:, :, a0::sh, b0::sw]
+            if bias is None:
+                dst[...] = src.transpose(1, 0, 2, 3)
+            else:
+                xp.add(src.transpose(1, 0, 2, 3), bias.reshape(1, c, 1, 1), out=dst)
+    return out
 
 
 def _from_phases(acc: Array, shape: tuple[int, int, int, int], bias: Array | None) -> Array:
