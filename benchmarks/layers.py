@@ -7,7 +7,11 @@ random upstream gradient, input gradient included, in both libraries. npae's
 arrays come in the memory layout they have inside the model (channels-last after
 a convolution), PyTorch's as its models have them (NCHW). Shape
 layers (Flatten, Reshape: views in both) are left out. The table shows where an
-epoch's time goes, so the next bottleneck is visible at a glance.
+epoch's time goes, so the next bottleneck is visible at a glance. For each
+convolution it also times the three matrix products of its im2col form alone
+(:func:`products_step`), in the same rounds: where they alone take longer than
+PyTorch's whole layer, no route built on BLAS products of those shapes can
+meet a target.
 """
 
 from __future__ import annotations
@@ -98,6 +102,37 @@ def torch_step(layer: Any, x: np.ndarray, dy: np.ndarray) -> Callable[[], object
     return step
 
 
+def products_step(layer: Any, x_shape: tuple[int, ...]) -> Callable[[], object] | None:
+    """The three matrix products of a convolution's im2col form alone, for ``Conv2D``
+    and ``ConvTranspose2D`` (else ``None``): ``X_col W_mat^T``, ``dY^T X_col`` and
+    ``dY W_mat`` with ``X_col (Q, kh kw C)``, ``Q`` output pixels, ``O`` outputs (a
+    transposed convolution's are those of the convolution it is the adjoint of). No
+    copy, no transpose, no add: the arithmetic at BLAS's speed for these shapes. With
+    one output channel they are matrix-vector products over the whole patch matrix,
+    which npae's scattered route avoids (so it can beat them)."""
+    kind = type(layer).__name__
+    if kind not in ("Conv2D", "ConvTranspose2D"):
+        return None
+    W = backend.asnumpy(layer.params["W"])
+    n, (kh, kw) = x_shape[0], W.shape[2:]
+    if kind == "Conv2D":
+        (_, c, _, _), (_, o, ho, wo) = W.shape, layer.output_shape(x_shape)
+        q = n * ho * wo
+    else:  # the convolution whose adjoint it is maps its output back to x
+        c, o, q = W.shape[1], W.shape[0], n * x_shape[2] * x_shape[3]
+    rng = np.random.default_rng(0)
+    X_col = backend.to_device(rng.standard_normal((q, kh * kw * c), dtype=np.float32))
+    W_mat = backend.to_device(rng.standard_normal((o, kh * kw * c), dtype=np.float32))
+    dY = backend.to_device(rng.standard_normal((q, o), dtype=np.float32))
+
+    def step():
+        X_col @ W_mat.T
+        npae_im2col._gram(dY, X_col)
+        return dY @ W_mat
+
+    return step
+
+
 def _repeated(fn: Callable[[], object], reps: int) -> Callable[[], None]:
     def run() -> None:
         for _ in range(reps):
@@ -126,6 +161,9 @@ def run(only: str | None = None, repeat: int = 3, batch: int | None = None) -> d
         t = time.perf_counter()
         steps[0]()
         reps = max(1, min(200, round(CALL_S / max(time.perf_counter() - t, 1e-6))))
+        products = products_step(layer, entry["shape"])
+        if products is not None:
+            steps.append(products)
         times = timed_rounds([(_repeated(s, reps), lambda: None) for s in steps], repeat)
         row = {"layer": entry["label"], "input": "x".join(map(str, entry["shape"][1:])),
                "batch": batch, "models": entry["models"], "npae_s": times[0] / reps,
@@ -135,6 +173,8 @@ def run(only: str | None = None, repeat: int = 3, batch: int | None = None) -> d
         if torch is not None:
             row["torch_s"] = times[1] / reps
             row["ratio"] = row["npae_s"] / row["torch_s"]
+        if products is not None:
+            row["products_s"] = times[-1] / reps
         rows.append(row)
         print(f"  {row['layer']} on {row['input']}: npae {row['npae_s'] * 1e3:.2f} ms"
               + (f", PyTorch {row['torch_s'] * 1e3:.2f} ms" if "torch_s" in row else ""),
@@ -145,13 +185,15 @@ def run(only: str | None = None, repeat: int = 3, batch: int | None = None) -> d
 def markdown(result: dict) -> str:
     """The per-layer table (ratio = npae seconds / PyTorch seconds)."""
     lines = [f"Forward + backward of one float32 batch of {result['batch']} per layer.", "",
-             "| layer | input | in | npae ms | PyTorch ms | ratio | target | npae peak MiB |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| layer | input | in | npae ms | PyTorch ms | ratio | target | im2col products ms "
+             "| npae peak MiB |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in result["rows"]:
         torch_ms = f"{r['torch_s'] * 1e3:.2f}" if "torch_s" in r else "-"
         ratio = f"{r['ratio']:.2f}" if "ratio" in r else "-"
         target = f"≤ {r['target']}" if r["target"] else "-"
+        products = f"{r['products_s'] * 1e3:.2f}" if "products_s" in r else "-"
         lines.append(f"| {r['layer']} | {r['input']} | {', '.join(r['models'])} | "
                      f"{r['npae_s'] * 1e3:.2f} | {torch_ms} | {ratio} | {target} | "
-                     f"{r['npae_peak_mb']:.1f} |")
+                     f"{products} | {r['npae_peak_mb']:.1f} |")
     return "\n".join(lines)

@@ -57,6 +57,14 @@ from the shapes alone, as long as that needs no more scratch memory. A
 transposed convolution is the map ``dy -> dx``; it reuses the same functions (see
 :mod:`npae.layers.conv`).
 
+The same identity read the other way gives the *forward* pass two routes
+(:func:`forward_route`): for stride 1, ``conv(x, W)`` with padding ``p`` is the input
+gradient of the convolution with kernel ``W~`` and padding ``k - 1 - p``, so it can
+scatter ``kh kw`` products of ``x`` into ``y`` (:func:`conv2d_forward_scatter`) instead
+of gathering ``x``'s patches; with fewer outputs than inputs that moves less. Its
+backward pass then needs no patches of ``x``: ``dy``'s (:func:`dy_patches`) give both
+``dx`` and ``dW`` (:func:`conv2d_weight_grad_from_dy`).
+
 All functions work on NumPy and CuPy arrays alike and keep the input dtype.
 Each takes an optional :class:`Workspace`: large intermediates (the padded
 image, the patch matrices, pixel rows) are then carved from buffers kept

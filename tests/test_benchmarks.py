@@ -110,11 +110,14 @@ def test_layers_flag_prints_every_layer_of_the_conv_models(tiny, no_torch, tmp_p
         if r["target"]:  # the conv and pooling layers allocate their outputs at least
             assert r["npae_peak_mb"] > 0
         assert "torch_s" not in r and set(r["models"]) <= {"classic", "cnn", "vae"}
+        # the products-alone floor is timed for the convolutions and only for them
+        assert ("products_s" in r) == r["layer"].startswith(("Conv2D", "ConvTranspose2D"))
+        assert r.get("products_s", 1) > 0
     assert rows[("MaxPool2D(k=2, s=2)", "16x28x28")]["target"] == 1.0
     assert rows[("Conv2D(16, 1, k=3, s=1, p=1)", "16x28x28")]["models"] == ["classic"]
     printed = capsys.readouterr().out
-    assert "| layer | input | in | npae ms | PyTorch ms | ratio | target | npae peak MiB |" \
-        in printed
+    assert ("| layer | input | in | npae ms | PyTorch ms | ratio | target | im2col products ms "
+            "| npae peak MiB |") in printed
     assert "| Conv2D(16, 1, k=3, s=1, p=1) | 16x28x28 | classic |" in printed
     assert printed.count("\n| ") == 1 + len(result["rows"])  # the header, one per layer
 

@@ -96,6 +96,18 @@ class Conv2D(_ConvBase):
     computed instead when it moves less memory, as judged from the shapes by
     :func:`npae.im2col.input_grad_route` (both routes give the same ``dx``).
 
+    Read the other way, that identity gives the forward pass a second route too
+    (:func:`npae.im2col.forward_route`): for stride 1 ``y`` is the input gradient of
+    the convolution with the flipped kernel and padding ``k - 1 - p``, taken by
+    scattering ``kh kw`` products ``X W~_ab`` into shifted slices of ``y`` when there
+    are fewer outputs than inputs. The backward pass then uses ``dy``'s patches
+    ``DY_col`` (``dyp``'s windows, one row per input pixel) for both gradients:
+    ``dx`` as above and ``dW[o,c,kh-1-a,kw-1-b] = (X^T DY_col)[c,(a,b,o)]``, the same
+    sum over pairs of ``x`` and ``dy`` pixels as ``dY^T X_col``.
+
+    ``y`` and ``dx`` are *channels-last*: NCHW arrays whose memory is the pixel rows
+    they were computed as (:func:`npae.im2col.channels_last`), read back without a copy.
+
     Initialisation: ``W ~ U(-a, a)``, ``a = sqrt(6 / fan_in)``, ``fan_in = C kh kw``
     (He uniform: variance ``2 / fan_in``, which keeps activations' scale through
     ReLU layers); ``b = 0``.
