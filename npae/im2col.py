@@ -382,12 +382,23 @@ def col2im_of_product(dy_rows: Array, W: Array, input_shape: tuple[int, int, int
     block = _empty(ws, "scatter_block", (n * ho * wo, c), dtype, xp)
     grid = block.reshape(n, ho, wo, c)
     for a, b, _, src in _offset_slices(input_shape, (kh, kw), stride, padding):
-        (i0, i1), (j0, j1) = (src[1].start, src[1].stop), (src[2].start, src[2].stop)
-        r0, c0 = i0 * sh + a - ph, j0 * sw + b - pw  # the first input pixel it reaches
+        a0, b0, u, v = _phase_rect(a, b, src, stride, padding)
         xp.matmul(dy_rows, W[:, :, a, b], out=block)
-        acc[:, r0 % sh, c0 % sw, r0 // sh:r0 // sh + i1 - i0,
-            c0 // sw:c0 // sw + j1 - j0] += grid[src]
+        acc[:, a0, b0, u, v] += grid[src]
     return _from_phases(acc, input_shape, bias)
+
+
+def _phase_rect(a: int, b: int, src: tuple, stride: Pair, padding: Pair
+                ) -> tuple[int, int, slice, slice]:
+    """Where offset ``(a, b)`` sends the output pixels ``src`` (from :func:`_offset_slices`):
+    phase ``(a0, b0)`` and the rectangle ``(u, v)`` of that phase image. Output ``i``
+    reaches input ``i sh + a - ph``, whose phase and index are its remainder and quotient
+    by ``sh``; consecutive outputs reach consecutive indices of one phase."""
+    (sh, sw), (ph, pw) = stride, padding
+    (i0, i1), (j0, j1) = (src[1].start, src[1].stop), (src[2].start, src[2].stop)
+    r0, c0 = i0 * sh + a - ph, j0 * sw + b - pw  # the first input pixel it reaches
+    return (r0 % sh, c0 % sw, slice(r0 // sh, r0 // sh + i1 - i0),
+            slice(c0 // sw, c0 // sw + j1 - j0))
 
 
 def _scatter_by_channel(dy_rows: Array, W: Array, input_shape: tuple[int, int, int, int],
@@ -408,10 +419,8 @@ def _scatter_by_channel(dy_rows: Array, W: Array, input_shape: tuple[int, int, i
                  xp)
     acc[...] = 0
     for a, b, _, src in _offset_slices(input_shape, (kh, kw), stride, padding):
-        (i0, i1), (j0, j1) = (src[1].start, src[1].stop), (src[2].start, src[2].stop)
-        r0, c0 = i0 * sh + a - ph, j0 * sw + b - pw
-        acc[r0 % sh, c0 % sw, :, :, r0 // sh:r0 // sh + i1 - i0,
-            c0 // sw:c0 // sw + j1 - j0] += planes[a, b, :, :, i0:i1, j0:j1]
+        a0, b0, u, v = _phase_rect(a, b, src, stride, padding)
+        acc[a0, b0, :, :, u, v] += planes[a, b, :, :, src[1], src[2]]
     out = xp.empty(input_shape, dtype=planes.dtype)
     for a0 in range(min(sh, h)):
         for b0 in range(min(sw, w)):
