@@ -12,6 +12,7 @@ import time
 import tracemalloc
 from collections.abc import Callable
 from contextlib import contextmanager
+from typing import Any
 
 import numpy as np
 
@@ -132,6 +133,23 @@ def mnist_like(n: int, seed: int = 0) -> np.ndarray:
     except Exception:
         rng = np.random.default_rng(seed)
         return (rng.random((n, 784)) ** 4).astype(np.float32)  # mostly dark, like digits
+
+
+def torch_module_step(module: Any, x: np.ndarray, dy: np.ndarray, device: str = "cpu"
+                      ) -> Callable[[], object]:
+    """Forward of a PyTorch ``module`` on ``x``, then backward of ``dy``, input gradient
+    included (what npae's ``layer.forward(x); layer.backward(dy)`` computes)."""
+    torch = try_torch()
+    xt = torch.from_numpy(x).to(device).requires_grad_(True)
+    dyt = torch.from_numpy(dy).to(device)
+
+    def step():
+        xt.grad = None
+        module.zero_grad(set_to_none=True)
+        module(xt).backward(dyt)
+        return xt.grad
+
+    return step
 
 
 def torch_epoch(model, X: np.ndarray, loss_of: Callable, device: str = "cpu",

@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from benchmarks._harness import blas_info, limit_threads, try_torch
+from benchmarks._harness import blas_info, limit_threads, torch_module_step, try_torch
 from benchmarks._harness import threads as n_threads
 from npae.layers import Conv2D
 
@@ -49,16 +49,7 @@ def torch_step(x: np.ndarray, dy: np.ndarray, device: str = "cpu") -> Callable[[
     torch = try_torch()
     torch.manual_seed(0)
     conv = torch.nn.Conv2d(C_IN, C_OUT, K, stride=STRIDE, padding=PAD).to(device)
-    xt = torch.from_numpy(x).to(device).requires_grad_(True)
-    dyt = torch.from_numpy(dy).to(device)
-
-    def step():
-        xt.grad = None
-        conv.zero_grad(set_to_none=True)
-        conv(xt).backward(dyt)
-        return xt.grad
-
-    return step
+    return torch_module_step(conv, x, dy, device)
 
 
 def _time(fn: Callable[[], object]) -> float:

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks import conv_models
-from benchmarks._harness import peak_memory_mb, timed_rounds, try_torch
+from benchmarks._harness import peak_memory_mb, timed_rounds, torch_module_step, try_torch
 from npae import backend
 from npae import im2col as npae_im2col
 from npae.im2col import is_channels_last
@@ -88,18 +88,7 @@ def npae_step(layer: Any, x: np.ndarray, dy: np.ndarray) -> Callable[[], object]
 
 
 def torch_step(layer: Any, x: np.ndarray, dy: np.ndarray) -> Callable[[], object]:
-    torch = try_torch()
-    module = conv_models.torch_layer(layer)
-    xt = torch.from_numpy(x).requires_grad_(True)
-    dyt = torch.from_numpy(dy)
-
-    def step():
-        xt.grad = None
-        module.zero_grad(set_to_none=True)
-        module(xt).backward(dyt)
-        return xt.grad
-
-    return step
+    return torch_module_step(conv_models.torch_layer(layer), x, dy)
 
 
 def products_step(layer: Any, x_shape: tuple[int, ...]) -> Callable[[], object] | None:
