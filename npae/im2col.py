@@ -200,13 +200,12 @@ def is_channels_last(a: Array) -> bool:
             and a.transpose(0, 2, 3, 1).flags.c_contiguous)
 
 
-def empty_image(shape: tuple[int, int, int, int], dtype: Any, xp: Any, like: Array | None,
+def empty_image(shape: tuple[int, int, int, int], dtype: Any, xp: Any, like: Array,
                 zeros: bool = False) -> Array:
-    """A fresh ``(N, C, H, W)`` array in ``like``'s memory layout (channels-last or not;
-    ``like=None``: channels-last), so a layer between two convolutions hands on the
-    layout it was given."""
+    """A fresh ``(N, C, H, W)`` array in ``like``'s memory layout (channels-last or not),
+    so a layer between two convolutions hands on the layout it was given."""
     alloc = xp.zeros if zeros else xp.empty
-    if like is None or is_channels_last(like):
+    if is_channels_last(like):
         n, c, h, w = shape
         return channels_last(alloc((n, h, w, c), dtype=dtype))
     return alloc(shape, dtype=dtype)
@@ -421,35 +420,29 @@ def _scatter_by_channel(dy_rows: Array, W: Array, input_shape: tuple[int, int, i
     for a, b, _, src in _offset_slices(input_shape, (kh, kw), stride, padding):
         a0, b0, u, v = _phase_rect(a, b, src, stride, padding)
         acc[a0, b0, :, :, u, v] += planes[a, b, :, :, src[1], src[2]]
-    out = xp.empty(input_shape, dtype=planes.dtype)
-    for a0 in range(min(sh, h)):
-        for b0 in range(min(sw, w)):
-            src = acc[a0, b0, :, :, :len(range(a0, h, sh)), :len(range(b0, w, sw))]
-            dst = out[:, :, a0::sh, b0::sw]
-            if bias is None:
-                dst[...] = src.transpose(1, 0, 2, 3)
-            else:
-                xp.add(src.transpose(1, 0, 2, 3), bias.reshape(1, c, 1, 1), out=dst)
-    return out
+    return _from_phases(acc.transpose(3, 0, 1, 4, 5, 2), input_shape, bias,
+                        channels_first=True)
 
 
-def _from_phases(acc: Array, shape: tuple[int, int, int, int], bias: Array | None) -> Array:
-    """``x (N, C, H, W)`` (fresh, :func:`channels_last`) from its phase images ``acc (N, sh,
-    sw, Hq, Wq, C)``, ``x[n, c, u sh + a0, v sw + b0] = acc[n, a0, b0, u, v, c]``, plus
-    ``bias (C,)``."""
+def _from_phases(acc: Array, shape: tuple[int, int, int, int], bias: Array | None,
+                 channels_first: bool = False) -> Array:
+    """``x (N, C, H, W)`` (fresh) from its phase images ``acc (N, sh, sw, Hq, Wq, C)`` (any
+    strides), ``x[n, c, u sh + a0, v sw + b0] = acc[n, a0, b0, u, v, c]``, plus ``bias
+    (C,)``: :func:`channels_last`, or C-contiguous NCHW with ``channels_first``."""
     xp = get_array_module(acc)
     n, c, h, w = shape
     sh, sw = acc.shape[1:3]
-    out = xp.empty((n, h, w, c), dtype=acc.dtype)
+    out = xp.empty(shape if channels_first else (n, h, w, c), dtype=acc.dtype)
+    pixels = out.transpose(0, 2, 3, 1) if channels_first else out  # (N, H, W, C) either way
     for a0 in range(min(sh, h)):
         for b0 in range(min(sw, w)):
             src = acc[:, a0, b0, :len(range(a0, h, sh)), :len(range(b0, w, sw))]
-            dst = out[:, a0::sh, b0::sw]
+            dst = pixels[:, a0::sh, b0::sw]
             if bias is None:
                 dst[...] = src
             else:
                 xp.add(src, bias, out=dst)
-    return channels_last(out)
+    return out if channels_first else channels_last(out)
 
 
 def _weight_rows(W: Array) -> Array:

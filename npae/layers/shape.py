@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from npae.backend import get_array_module
-from npae.im2col import empty_image, is_channels_last
+from npae.im2col import channels_last, is_channels_last
 from npae.layers.base import Array, Layer
 
 
@@ -58,7 +58,8 @@ class Reshape(Layer):
     def backward(self, dy: Array) -> Array:
         dx = dy.reshape(self._in_shape)
         if self._in_channels_last:
-            out = empty_image(dx.shape, dx.dtype, get_array_module(dx), like=None)
+            n, c, h, w = dx.shape
+            out = channels_last(get_array_module(dx).empty((n, h, w, c), dtype=dx.dtype))
             out[...] = dx
             return out
         return dx
