@@ -33,7 +33,6 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 TUTORIALS = sorted(p.stem for p in (REPO / "tutorials").glob("[0-9][0-9]_*.py"))
 
-pytestmark = pytest.mark.slow
 
 # what the commands below see: nothing of the checkout (a developer's PYTHONPATH would
 # also make pip believe npae is installed already)
@@ -96,6 +95,7 @@ def declared_requirements(wheel: Path) -> list[str]:
             if line.startswith("Requires-Dist:") and "extra ==" not in line]
 
 
+@pytest.mark.slow
 def test_wheel_installs_and_the_course_runs_outside_the_checkout(tmp_path):
     start = time.perf_counter()
     wheel = build_wheel(tmp_path / "wheelbuild")
@@ -177,3 +177,21 @@ def test_wheel_installs_and_the_course_runs_outside_the_checkout(tmp_path):
     assert len(proc.stderr.strip().splitlines()) == 1
     print(f"wheel built and installed in {built:.1f} s; "
           f"all in {time.perf_counter() - start:.1f} s")
+
+
+def test_license_changelog_and_citation_agree_with_the_package():
+    from npae import __version__
+
+    license_text = (REPO / "LICENSE").read_text()
+    assert license_text.startswith("MIT License") and "npae contributors" in license_text
+    assert "Permission is hereby granted, free of charge" in license_text
+    assert re.search(r"^license = MIT$", (REPO / "setup.cfg").read_text(), re.M)
+    yaml = pytest.importorskip("yaml")
+    cff = yaml.safe_load((REPO / "CITATION.cff").read_text())
+    # the keys CFF 1.2.0 requires; no second copy of the version to fall out of step
+    assert cff["cff-version"] == "1.2.0"
+    assert cff["message"] and cff["title"] and cff["authors"]
+    assert cff["license"] == "MIT" and "version" not in cff
+    changelog = (REPO / "CHANGELOG.md").read_text()
+    assert re.search(rf"^## {re.escape(__version__)}\b", changelog, re.M), \
+        f"CHANGELOG.md has no section for {__version__}"
