@@ -171,8 +171,8 @@ def copy(dest: str | os.PathLike, *, notebooks: bool = False, force: bool = Fals
         except ImportError:
             raise ModuleNotFoundError(
                 "tutorial copy --notebooks needs jupytext, which is not installed: "
-                "pip install jupytext (or copy without --notebooks: the .py scripts open "
-                "as notebooks in Jupyter with jupytext too)", name="jupytext") from None
+                "pip install jupytext, or copy without --notebooks for the .py scripts "
+                "alone", name="jupytext") from None
     dest = Path(dest).expanduser()
     plan: list[tuple[Path, Path | Tutorial]] = [(dest / "_common.py", source / "_common.py")]
     for t in found:
