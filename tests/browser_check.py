@@ -31,6 +31,7 @@ import http.server
 import json
 import os
 import re
+import select
 import shutil
 import subprocess
 import sys
@@ -136,28 +137,42 @@ class Browser:
                 "--disable-background-networking", "--disable-dev-shm-usage",
                 "--disable-component-update", "--mute-audio", "--hide-scrollbars",
                 f"--window-size={width},{height}", "about:blank"]
-        self._proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                      preexec_fn=wire_fds, pass_fds=(3, 4))
+        self._log = Path(self._profile.name) / "chromium.log"  # why it died, if it does
+        with open(self._log, "wb") as log:
+            self._proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log,
+                                          stderr=log, preexec_fn=wire_fds, pass_fds=(3, 4))
         os.close(to_child_r)
         os.close(from_child_w)
         self._buffer = b""
         self._next_id = 0
         self.events: list[dict] = []
-        target = self.call("Target.createTarget", url="about:blank")["targetId"]
-        self._session = self.call("Target.attachToTarget", targetId=target,
-                                  flatten=True)["sessionId"]
-        for domain in ("Page", "Runtime", "Log", "Network"):
-            self.call(f"{domain}.enable", session=True)
+        try:
+            target = self.call("Target.createTarget", url="about:blank")["targetId"]
+            self._session = self.call("Target.attachToTarget", targetId=target,
+                                      flatten=True)["sessionId"]
+            for domain in ("Page", "Runtime", "Log", "Network"):
+                self.call(f"{domain}.enable", session=True)
+        except Exception:
+            self.close()
+            raise
 
     # -- the pipe -------------------------------------------------------------------
+    def _died(self) -> RuntimeError:
+        tail = self._log.read_text(errors="replace").strip().splitlines()[-5:]
+        return RuntimeError("Chromium closed the DevTools pipe (it exited): "
+                            + (" | ".join(tail) or "no output"))
+
     def _read_message(self, deadline: float) -> dict:
         while b"\0" not in self._buffer:
-            if time.monotonic() > deadline:
+            # wait at most until the deadline: a hung browser fails the check, never
+            # hangs the test run
+            remaining = deadline - time.monotonic()
+            ready = remaining > 0 and select.select([self._from_child], [], [], remaining)[0]
+            if not ready:
                 raise TimeoutError("Chromium did not answer in time")
             chunk = os.read(self._from_child, 1 << 16)
             if not chunk:
-                raise RuntimeError("Chromium closed the DevTools pipe (it exited)")
+                raise self._died()
             self._buffer += chunk
         message, self._buffer = self._buffer.split(b"\0", 1)
         return json.loads(message)
@@ -170,7 +185,10 @@ class Browser:
         message: dict = {"id": self._next_id, "method": method, "params": params}
         if session:
             message["sessionId"] = self._session
-        os.write(self._to_child, json.dumps(message).encode() + b"\0")
+        try:
+            os.write(self._to_child, json.dumps(message).encode() + b"\0")
+        except BrokenPipeError:
+            raise self._died() from None
         deadline = time.monotonic() + timeout
         while True:
             reply = self._read_message(deadline)
@@ -201,8 +219,6 @@ class Browser:
 
     def settle(self, quiet: float = 0.3, timeout: float = 10.0) -> None:
         """Collect events until none has arrived for ``quiet`` seconds."""
-        import select
-
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if b"\0" not in self._buffer:
