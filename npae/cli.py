@@ -11,6 +11,7 @@ Subcommands::
     npae exercises list|make|check|schema   backprop exercises and their grader
     npae tutorial list          every tutorial with its one-line topic
     npae tutorial run NAME      run a tutorial (``--fast``: the small data, seconds)
+    npae tutorial copy DIR      the tutorials as scripts in DIR (``--notebooks``: also .ipynb)
 
 Each takes ``--backend numpy|cupy``.
 
@@ -146,6 +147,18 @@ def _tutorial(args: argparse.Namespace) -> int:
         for t in tutorials.find_tutorials():
             print(f"{t.name:<40} {t.topic}")
         return 0
+    if args.action == "copy":
+        try:
+            written = tutorials.copy(args.dir, notebooks=args.notebooks, force=args.force)
+        except ModuleNotFoundError as err:  # --notebooks without jupytext: say what to install
+            print(f"npae {err}", file=sys.stderr)
+            return 2
+        scripts = sum(p.suffix == ".py" for p in written) - 1  # _common.py is no tutorial
+        notebooks = sum(p.suffix == ".ipynb" for p in written)
+        print(f"wrote {scripts} tutorials to {args.dir}"
+              + (f" as scripts and {notebooks} notebooks" if notebooks else " as scripts")
+              + f" (with _common.py); run one there: python {written[1].name} --fast")
+        return 0
     return tutorials.run(tutorials.resolve(args.name), fast=args.fast)
 
 
@@ -153,8 +166,11 @@ def _bench(args: argparse.Namespace) -> int:
     try:
         from benchmarks.__main__ import main as bench_main  # type: ignore[import-not-found]
     except ImportError:
-        print("npae bench: the benchmarks live in the source checkout; run it from the "
-              "repository root (or use `python -m benchmarks` there)", file=sys.stderr)
+        # the suite times npae against PyTorch on the developer's machine: a tool for the
+        # checkout (and its `bench` extra), not part of the installed course
+        print("npae bench: the benchmark suite ships with the source checkout, not the "
+              "installed package: git clone the repository, pip install -e '.[bench]', "
+              "then run `npae bench` (or `python -m benchmarks`) at its root", file=sys.stderr)
         return 2
     return bench_main(args.rest)
 
@@ -193,8 +209,11 @@ def _positive_float(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from npae import __version__
+
     p = argparse.ArgumentParser(prog="npae", description=__doc__.split("\n")[0],
                                 epilog=EPILOG)
+    p.add_argument("--version", action="version", version=f"npae {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
     def add(name: str, func, help: str) -> argparse.ArgumentParser:
@@ -236,12 +255,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--lr", type=_positive_float, default=1e-3,
                    help="Adam learning rate; too large a rate diverges (exit status 1)")
     s.add_argument("--out", default="model.npz")
-    s = add("tutorial", _tutorial, "list the tutorials, or run one")
+    s = add("tutorial", _tutorial, "list the tutorials, run one, or copy them into a folder")
     actions = s.add_subparsers(dest="action", required=True)
     actions.add_parser("list", help="every tutorial with its one-line topic")
     r = actions.add_parser("run", help="run one tutorial as a script")
     r.add_argument("name", help="its number (01), file name, or a unique part of it")
     r.add_argument("--fast", action="store_true", help="fast mode: the 8x8 digits, few epochs")
+    c = actions.add_parser("copy", help="write the tutorials into DIR as .py scripts to edit")
+    c.add_argument("dir", metavar="DIR")
+    c.add_argument("--notebooks", action="store_true",
+                   help="also write each as a .ipynb notebook (needs jupytext)")
+    c.add_argument("--force", action="store_true", help="overwrite files already in DIR")
     s = add("bench", _bench, "run the benchmark suite (python -m benchmarks)")
     s.add_argument("rest", nargs=argparse.REMAINDER, help="arguments for the suite")
     s = add("exercises", _exercises, "backprop exercises: list them, write a student folder, "

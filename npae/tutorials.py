@@ -7,21 +7,25 @@ after the number and the middle dot is the topic. Nothing else is listed anywher
 new tutorial appears in ``npae tutorial list``, in the documentation site and in the
 tests that cover every tutorial as soon as its file exists.
 
-The tutorials live beside the package in the repository (an editable install or a
-checkout), not inside it: :func:`tutorials_dir` finds them there, or in the folder
-named by ``$NPAE_TUTORIALS``.
+In a source checkout (or an editable install) the tutorials are the top-level
+``tutorials/`` folder beside the package. A wheel carries the same files inside the
+package, as ``npae/_tutorials/``, copied from that folder when the wheel is built (see
+``setup.py``): so ``npae tutorial list | run | copy`` work wherever npae is installed,
+offline. :func:`tutorials_dir` finds them (``$NPAE_TUTORIALS`` first), and :func:`copy`
+writes them into a folder of the student's own, as scripts or notebooks.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 from typing import NamedTuple
 
-__all__ = ["Tutorial", "tutorials_dir", "find_tutorials", "resolve", "run"]
+__all__ = ["Tutorial", "tutorials_dir", "find_tutorials", "resolve", "run", "copy"]
 
 _FILE = re.compile(r"^(\d\d)_[A-Za-z0-9_]+\.py$")
 # "# # 02 · The linear autoencoder": a markdown heading (level 1) in a percent script
@@ -39,22 +43,35 @@ class Tutorial(NamedTuple):
 
 
 def tutorials_dir() -> Path:
-    """The folder holding ``NN_*.py``: ``$NPAE_TUTORIALS``, else ``tutorials/`` beside the
-    package's folder (a source checkout or an editable install).
+    """The folder holding ``NN_*.py`` and ``_common.py``.
+
+    In order: ``$NPAE_TUTORIALS``; ``npae/_tutorials`` inside the installed package (a
+    wheel); ``tutorials/`` beside the package's folder (a source checkout or an editable
+    install). The packaged copy goes first because only a wheel has it, while a folder
+    named ``tutorials`` beside an installed package could belong to anything.
 
     Raises
     ------
     FileNotFoundError
-        When neither exists (npae installed from a wheel, without the course files).
+        When none of them exists (or ``$NPAE_TUTORIALS`` names a missing folder).
     """
     env = os.environ.get("NPAE_TUTORIALS")
-    folder = Path(env).expanduser() if env else Path(__file__).resolve().parents[1] / "tutorials"
-    if not folder.is_dir():
-        raise FileNotFoundError(
-            f"no tutorials folder at {folder}; the tutorials ship with the "
-            "source checkout (git clone, then pip install -e .), or set NPAE_TUTORIALS to "
-            "the folder that holds them")
-    return folder
+    if env:
+        folder = Path(env).expanduser()
+        if not folder.is_dir():
+            raise FileNotFoundError(f"no tutorials folder at {folder} (named by "
+                                    "$NPAE_TUTORIALS)")
+        return folder
+    package = Path(__file__).resolve().parent
+    candidates = [package / "_tutorials", package.parent / "tutorials"]
+    for folder in candidates:
+        if (folder / "_common.py").is_file():
+            return folder
+    raise FileNotFoundError(
+        f"no tutorials folder at {candidates[0]} or {candidates[1]}: this npae was "
+        "installed without its course files; reinstall it from a wheel or a checkout "
+        "(pip install npae, or git clone then pip install -e .), or set NPAE_TUTORIALS "
+        "to the folder that holds them")
 
 
 def topic_of(path: Path) -> str:
@@ -112,3 +129,64 @@ def run(tutorial: Tutorial, *, fast: bool = False, cwd: str | os.PathLike | None
         env["NPAE_FAST"] = "1"
     return subprocess.run([sys.executable, str(tutorial.path)], cwd=cwd, env=env,
                           timeout=timeout).returncode
+
+
+def copy(dest: str | os.PathLike, *, notebooks: bool = False, force: bool = False,
+         folder: str | os.PathLike | None = None) -> list[Path]:
+    """Write the tutorials into ``dest`` for a student to edit and run there.
+
+    Every ``NN_*.py`` goes as a script, with ``_common.py`` (which they import from their
+    own folder); with ``notebooks``, each tutorial also goes as ``NN_*.ipynb`` (converted
+    by jupytext, outputs empty: run it to fill them), openable in Jupyter from ``dest``.
+
+    Parameters
+    ----------
+    dest : path
+        The folder to write to (created, with its parents, if missing).
+    notebooks : bool
+        Also write one ``.ipynb`` per tutorial. Needs the ``jupytext`` package.
+    force : bool
+        Overwrite files already in ``dest``; without it an existing file is an error,
+        since it may hold the student's edits.
+    folder : path, optional
+        Where to copy from (default :func:`tutorials_dir`).
+
+    Returns
+    -------
+    list of Path
+        The files written, in course order (``_common.py`` first).
+
+    Raises
+    ------
+    ModuleNotFoundError
+        ``notebooks`` is true and jupytext is not installed (nothing is written).
+    FileExistsError
+        A file to write exists already and ``force`` is false (nothing is written).
+    """
+    source = Path(folder) if folder is not None else tutorials_dir()
+    found = find_tutorials(source)
+    if notebooks:
+        try:
+            import jupytext
+        except ImportError:
+            raise ModuleNotFoundError(
+                "tutorial copy --notebooks needs jupytext, which is not installed: "
+                "pip install jupytext, or copy without --notebooks for the .py scripts "
+                "alone", name="jupytext") from None
+    dest = Path(dest).expanduser()
+    plan: list[tuple[Path, Path | Tutorial]] = [(dest / "_common.py", source / "_common.py")]
+    for t in found:
+        plan.append((dest / t.path.name, t.path))
+        if notebooks:
+            plan.append((dest / f"{t.name}.ipynb", t))
+    existing = [str(target) for target, _ in plan if target.exists()]
+    if existing and not force:
+        raise FileExistsError(f"{len(existing)} file(s) exist already in "
+                              f"{dest} (first: {existing[0]}); pass --force to overwrite them")
+    dest.mkdir(parents=True, exist_ok=True)
+    for target, what in plan:
+        if isinstance(what, Tutorial):
+            jupytext.write(jupytext.read(what.path), target)
+        else:
+            shutil.copyfile(what, target)
+    return [target for target, _ in plan]
