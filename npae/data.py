@@ -93,6 +93,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from npae.arguments import is_int
+
 __all__ = [
     "Dataset", "load", "flatten", "parse_idx", "read_idx", "download_file", "find_file",
     "cache_dir", "clear_cache", "DATASETS", "FILES", "MD5", "MIRRORS", "SHAPES",
@@ -678,7 +680,7 @@ def _sample_images(part: str, patch_size: int, n_patches: int, seed: int
 
 
 def _check_count(value, owner: str, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+    if not is_int(value) or value < 1:
         raise ValueError(f"{owner}: {name} must be a positive int, got {value!r}")
     return int(value)
 
@@ -757,7 +759,7 @@ def load(name: str = "digits", split: str = "train", *,
     if split not in ("train", "test", "val"):
         raise ValueError(f"npae.data.load: split must be 'train', 'test' or 'val', "
                          f"got {split!r}")
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, np.integer))
+    if limit is not None and (not is_int(limit)
                               or limit < 1):
         raise ValueError(f"npae.data.load: limit must be a positive int or None, got {limit!r}")
     part = "test" if split == "test" else "train"

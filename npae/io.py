@@ -34,8 +34,9 @@ from typing import Any
 import numpy as np
 
 from npae.backend import asnumpy, to_device
-from npae.layers.base import LAYERS, MODELS, Layer, qualified_name, registered_name
+from npae.layers.base import Layer
 from npae.network import Sequential
+from npae.registry import LAYERS, MODELS, qualified_name, registered_name
 
 __all__ = ["save", "load", "load_parameters", "architecture"]
 

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from npae.arguments import is_int
 from npae.backend import asnumpy, get_array_module
 
 __all__ = ["PCA", "svd_reconstruction", "principal_angles", "compare", "Comparison"]
@@ -59,7 +60,7 @@ def _float_dtype(X: Array) -> np.dtype:
 
 
 def _check_k(k: Any, limit: int, owner: str, what: str) -> int:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+    if not is_int(k):
         raise TypeError(f"{owner}: the number of components must be an int, got {k!r}")
     if not 1 <= int(k) <= limit:
         raise ValueError(f"{owner}: the number of components must be in 1..{limit} "
@@ -121,7 +122,7 @@ class PCA:
     def __init__(self, n_components: int, method: str = "eig") -> None:
         if method not in ("eig", "svd"):
             raise ValueError(f"PCA: method must be 'eig' or 'svd', got {method!r}")
-        if isinstance(n_components, bool) or not isinstance(n_components, (int, np.integer)) \
+        if not is_int(n_components) \
                 or n_components < 1:
             raise ValueError(f"PCA: n_components must be a positive int, got {n_components!r}")
         self.n_components = int(n_components)
@@ -467,7 +468,7 @@ def compare(X: Array, ks: Iterable[int] = (2, 4, 6), *, epochs: int = 60,
         ``Latent Dimension | Autoencoder Error (Linear) | PCA Error | SVD Error |
         SVD Error (uncentred) | Max angle (deg)``.
     """
-    from npae.layers.base import as_generator
+    from npae.arguments import as_generator
     from npae.models import dense_autoencoder
     from npae.optim import Adam
 
@@ -487,7 +488,7 @@ def compare(X: Array, ks: Iterable[int] = (2, 4, 6), *, epochs: int = 60,
                    f"{min(X64.shape)}") for k in ks]
     if not ks:
         raise ValueError("compare: ks is empty")
-    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)):
+    if not is_int(epochs):
         raise TypeError(f"compare: epochs must be an int >= 1, got {epochs!r}")
     if epochs < 1:
         raise ValueError(f"compare: epochs must be an int >= 1, got {epochs!r}")

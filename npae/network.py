@@ -1,10 +1,13 @@
-"""A chain of layers, itself a layer."""
+"""A chain of layers, itself a layer; and the one walk of a tree of layers."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
-from npae.layers.base import Array, Layer
+from npae.backend import Array
+from npae.layers.base import Layer
+
+__all__ = ["Sequential", "walk_layers", "leaf_layers", "map_layers"]
 
 
 class Sequential(Layer):
@@ -89,3 +92,32 @@ class Sequential(Layer):
     def __repr__(self) -> str:
         inner = ",\n  ".join(repr(layer) for layer in self.layers)
         return f"Sequential(\n  {inner}\n)"
+
+
+def walk_layers(net: Layer, prefix: str = "") -> Iterator[tuple[str, Layer]]:
+    """Yield ``(path, layer)`` for every layer of ``net`` that is not a Sequential, in
+    forward order, entering nested Sequentials.
+
+    ``path`` is the layer's position as parameter names spell it (``"0"``, ``"1.0"`` for
+    the first layer of a Sequential at index 1), so ``f"{path}.W"`` names its weights;
+    a ``net`` that is a single layer is yielded with the path ``prefix`` (``""``).
+    """
+    if not isinstance(net, Sequential):
+        yield prefix, net
+        return
+    for i, layer in enumerate(net.layers):
+        yield from walk_layers(layer, f"{prefix}.{i}" if prefix else str(i))
+
+
+def leaf_layers(net: Layer) -> list[Layer]:
+    """The layers of ``net`` that are not Sequentials, in forward order (see
+    :func:`walk_layers`)."""
+    return [layer for _, layer in walk_layers(net)]
+
+
+def map_layers(fn: Callable[[Layer], Layer], net: Layer) -> Layer:
+    """``net`` rebuilt with ``fn(layer)`` in place of each leaf layer, its nesting of
+    Sequentials kept (a copy of a network: ``map_layers(copy_one, net)``)."""
+    if isinstance(net, Sequential):
+        return Sequential(*[map_layers(fn, layer) for layer in net.layers])
+    return fn(net)

@@ -40,8 +40,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from npae.backend import get_array_module
-from npae.layers.base import Array, check_real
+from npae.arguments import check_real, is_int
+from npae.backend import Array, get_array_module
 
 __all__ = ["Noise", "NoNoise", "GaussianNoise", "SaltPepperNoise", "MaskingNoise",
            "BlockMaskNoise", "OverlayNoise", "GrayscaleNoise", "render_text", "NOISES",
@@ -205,7 +205,7 @@ class MaskingNoise(Noise):
 # --------------------------------------------------------------------------- structured noise
 def _check_count(value: Any, owner: str, name: str, low: int) -> int:
     """``value`` as an int ``>= low`` (NumPy integers accepted), else a clear error."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+    if not is_int(value):
         raise TypeError(f"{owner}: {name} must be an int >= {low}, got {value!r}")
     if value < low:
         raise ValueError(f"{owner}: {name} must be an int >= {low}, got {value!r}")
@@ -219,8 +219,7 @@ def _check_image_shape(image_shape: Any, owner: str) -> tuple[int, ...] | None:
         dims = tuple(image_shape)
     except TypeError:
         dims = ()
-    if len(dims) not in (2, 3) or not all(isinstance(d, (int, np.integer))
-                                          and not isinstance(d, bool) and d >= 1 for d in dims):
+    if len(dims) not in (2, 3) or not all(is_int(d) and d >= 1 for d in dims):
         raise ValueError(f"{owner}: image_shape must be (H, W) or (C, H, W) of ints >= 1, or "
                          f"None, got {image_shape!r}")
     return tuple(int(d) for d in dims)

@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from npae.backend import get_array_module, host_value, to_floats
+from npae.arguments import check_real, is_int
+from npae.backend import Array, get_array_module, host_value, to_floats
 from npae.layers.activations import Activation
-from npae.layers.base import Array, check_real
 from npae.layers.dense import Dense
 from npae.network import Sequential
 
@@ -479,7 +479,7 @@ def contractive(x: Array, encoder: Any, lam: float, *,
     """
     owner = "contractive"
     lam = _check_hyper(lam, "lam", owner)
-    if isinstance(max_jacobian_elements, bool) or int(max_jacobian_elements) < 1:
+    if not is_int(max_jacobian_elements) or max_jacobian_elements < 1:
         raise ValueError(f"{owner}: max_jacobian_elements must be a positive int, "
                          f"got {max_jacobian_elements!r}")
     steps = _encoder_steps(encoder, owner)

@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from npae import backend
-from npae.layers.base import as_generator, check_real
+from npae.arguments import as_generator, check_real, is_int
 from npae.network import Sequential
 
 __all__ = ["METHODS", "FlatObjective", "minimize"]
@@ -121,7 +121,7 @@ class FlatObjective:
                                        "a finite number >= 0", 0.0)
         if fixed_noise is not None:
             expected = f"{_OWNER}: fixed_noise must be None or a seed (an int >= 0), got"
-            if isinstance(fixed_noise, bool) or not isinstance(fixed_noise, (int, np.integer)):
+            if not is_int(fixed_noise):
                 raise TypeError(f"{expected} {fixed_noise!r}")
             if fixed_noise < 0:
                 raise ValueError(f"{expected} {fixed_noise!r}")
@@ -219,7 +219,7 @@ def _check_args(method: Any, maxiter: Any, callback: Any, dtype: Any) -> str:
     methods = {m.lower(): m for m in METHODS}
     if not isinstance(method, str) or method.lower() not in methods:
         raise ValueError(f"{_OWNER}: method must be one of {METHODS}, got {method!r}")
-    if isinstance(maxiter, bool) or not isinstance(maxiter, (int, np.integer)) or maxiter < 1:
+    if not is_int(maxiter) or maxiter < 1:
         raise ValueError(f"{_OWNER}: maxiter must be a positive int, got {maxiter!r}")
     if callback is not None and not callable(callback):
         raise TypeError(f"{_OWNER}: callback must be callable or None, got "
@@ -314,8 +314,7 @@ def minimize(model: Any, X: Any, method: str = "L-BFGS-B", *, maxiter: int = 400
     from scipy.optimize import minimize as scipy_minimize
 
     method = _check_args(method, maxiter, callback, dtype)
-    if maxfun is not None and (isinstance(maxfun, bool) or not isinstance(
-            maxfun, (int, np.integer)) or maxfun < 1):
+    if maxfun is not None and (not is_int(maxfun) or maxfun < 1):
         raise ValueError(f"{_OWNER}: maxfun must be a positive int or None, got {maxfun!r}")
     slots = _slots(model)
     originals = [params[k] for params, _, k in slots]

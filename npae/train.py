@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from npae.arguments import as_generator, is_int
 from npae.backend import get_array_module
-from npae.layers.base import as_generator
 from npae.optim import Adam
 
 __all__ = ["History", "Callback", "EarlyStopping", "fit"]
@@ -162,7 +162,7 @@ def fit(model: Any, X: Any, epochs: int = 10, batch_size: int = 128, optimizer: 
     """
     name = type(model).__name__
     for arg, value, low in (("epochs", epochs, 0), ("batch_size", batch_size, 1)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        if not is_int(value) or value < low:
             raise ValueError(f"{name}.fit: {arg} must be an int >= {low}, got {value!r}")
     data = _checked(model, X, y, f"{name}.fit", "X")
     X = data[0]

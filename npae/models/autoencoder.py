@@ -18,12 +18,15 @@ from typing import Any
 import numpy as np
 
 from npae import backend
+from npae.arguments import as_generator, is_int
+from npae.backend import Array
 from npae.io import load_parameters, save
 from npae.layers.activations import Sigmoid, get_activation
-from npae.layers.base import MODELS, Array, Layer, as_generator, register
+from npae.layers.base import Layer
 from npae.layers.dense import Dense
 from npae.losses import bce, bce_with_logits, mse
 from npae.network import Sequential
+from npae.registry import MODELS, register
 
 __all__ = ["MODELS", "Autoencoder", "dense_layers", "dense_autoencoder", "check_data",
            "read_parts"]
@@ -222,7 +225,7 @@ class Autoencoder:
         uses the same corruption every time it is measured.
         """
         name = f"{type(self).__name__}.evaluate"
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
+        if not is_int(batch_size) \
                 or batch_size < 1:
             raise ValueError(f"{name}: batch_size must be a positive int, got {batch_size!r}")
         return self._evaluate(self.check_data(X, name, "X", training=True), batch_size, rng)

@@ -34,8 +34,10 @@ from typing import Any
 import numpy as np
 
 from npae import backend
+from npae.arguments import as_generator, is_int
+from npae.backend import Array
 from npae.layers.activations import Activation, get_activation
-from npae.layers.base import Array, Layer, as_generator, register
+from npae.layers.base import Layer
 from npae.layers.dense import Dense
 from npae.layers.shape import Flatten
 from npae.losses import softmax_cross_entropy
@@ -43,6 +45,7 @@ from npae.models.autoencoder import MODELS, check_data, read_parts
 from npae.models.variational import VAE, _output_width
 from npae.models.variational import _flat_layers as _leaves
 from npae.network import Sequential
+from npae.registry import register
 
 __all__ = ["Classifier", "classifier_from", "check_labels"]
 
@@ -335,7 +338,7 @@ def classifier_from(autoencoder: Any, n_classes: int, hidden: tuple[int, ...] | 
     -------
     Classifier
     """
-    if isinstance(n_classes, bool) or not isinstance(n_classes, (int, np.integer)) \
+    if not is_int(n_classes) \
             or n_classes < 2:
         raise ValueError(f"classifier_from: n_classes must be an int >= 2, got {n_classes!r}")
     if isinstance(hidden, (int, np.integer)) or not isinstance(hidden, (list, tuple)):

@@ -31,8 +31,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from npae.backend import Array
 from npae.layers.activations import Sigmoid
-from npae.layers.base import Array, Layer
+from npae.layers.base import Layer
 from npae.models.autoencoder import Autoencoder
 from npae.network import Sequential
 from npae.penalties import _check_hyper, kl_sparsity, l1_activity

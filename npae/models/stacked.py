@@ -34,7 +34,9 @@ from typing import Any
 
 import numpy as np
 
-from npae.layers.base import Array, Layer, as_generator
+from npae.arguments import as_generator, is_int
+from npae.backend import Array
+from npae.layers.base import Layer
 from npae.models.autoencoder import Autoencoder, check_data, dense_autoencoder
 from npae.models.contractive import ContractiveAutoencoder
 from npae.models.denoising import DenoisingAutoencoder
@@ -142,7 +144,7 @@ def _check_sizes(sizes: Any) -> tuple[int, ...]:
     if len(sizes) == 0:
         raise ValueError("pretrain_stack: sizes must name at least one layer width, got []")
     for i, s in enumerate(sizes):
-        if isinstance(s, bool) or not isinstance(s, (int, np.integer)):
+        if not is_int(s):
             raise TypeError(f"pretrain_stack: sizes[{i}] must be an int layer width, got {s!r}")
         if s < 1:
             raise ValueError(f"pretrain_stack: sizes[{i}] must be a width >= 1, got {s}")
@@ -155,7 +157,7 @@ def _check_epochs(epochs: Any, n_layers: int) -> list[int]:
         raise ValueError(f"pretrain_stack: epochs must be an int or one int per layer "
                          f"({n_layers}), got {epochs!r}")
     for e in per_layer:
-        if isinstance(e, bool) or not isinstance(e, (int, np.integer)) or e < 0:
+        if not is_int(e) or e < 0:
             raise ValueError(f"pretrain_stack: epochs must be ints >= 0, got {epochs!r}")
     return [int(e) for e in per_layer]
 

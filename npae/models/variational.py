@@ -37,9 +37,10 @@ from typing import Any
 
 import numpy as np
 
-from npae.backend import asnumpy, get_array_module
+from npae.arguments import as_generator, check_real, is_int
+from npae.backend import Array, asnumpy, get_array_module
 from npae.layers.activations import Activation, Sigmoid, sigmoid, softplus
-from npae.layers.base import Array, Layer, as_generator, check_real
+from npae.layers.base import Layer
 from npae.layers.dense import Dense
 from npae.losses import bce_with_logits, mse
 from npae.models.autoencoder import Autoencoder, check_data, dense_layers, read_parts
@@ -142,7 +143,7 @@ def _output_width(net: Layer) -> int | None:
 
 
 def _check_latent_dim(latent_dim: Any, owner: str) -> None:
-    if isinstance(latent_dim, bool) or not isinstance(latent_dim, (int, np.integer)) \
+    if not is_int(latent_dim) \
             or latent_dim < 1:
         raise ValueError(f"{owner}: latent_dim must be a positive int, got {latent_dim!r}")
 
@@ -356,7 +357,7 @@ class VAE(Autoencoder):
 
         ``rng`` defaults to the model's generator, so each call draws new samples.
         """
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        if not is_int(n) or n < 1:
             raise ValueError(f"VAE.sample: n must be a positive int, got {n!r}")
         g = self.rng if rng is None else as_generator(rng)
         z = g.standard_normal((int(n), self.latent_dim))
@@ -435,7 +436,7 @@ class VAE(Autoencoder):
 
     # -- likelihood bounds ---------------------------------------------------
     def _batches(self, X: Array, owner: str, samples: int, batch_size: int | None):
-        if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) \
+        if not is_int(samples) \
                 or samples < 1:
             raise ValueError(f"{owner}: samples must be a positive int, got {samples!r}")
         X = self.check_data(X, owner, "X")
