@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["is_int", "as_pair", "check_real", "check_float_dtype", "as_generator"]
+__all__ = ["is_int", "as_pair", "check_real", "check_hyper", "check_float_dtype", "as_generator"]
 
 
 def is_int(value: Any) -> bool:
@@ -57,6 +57,15 @@ def check_real(value: Any, owner: str, name: str, expected: str, low: float,
     if not (math.isfinite(v) and above and below):
         raise ValueError(f"{owner}: {name} must be {expected}, got {value!r}")
     return v
+
+
+def check_hyper(value: Any, owner: str, name: str, *, open_interval: bool = False) -> float:
+    """A penalty's weight or target: a finite real ``>= 0``, or with ``open_interval`` one
+    strictly inside (0, 1) (a sparsity target ``rho``); see :func:`check_real`."""
+    if open_interval:
+        return check_real(value, owner, name, "a number strictly between 0 and 1", 0.0, 1.0,
+                          low_open=True)
+    return check_real(value, owner, name, "a finite number >= 0", 0.0)
 
 
 def check_float_dtype(dtype: Any, owner: str) -> np.dtype:

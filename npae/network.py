@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from npae.backend import Array
 from npae.layers.base import Layer
 
-__all__ = ["Sequential", "walk_layers", "leaf_layers", "map_layers"]
+__all__ = ["Sequential", "walk_layers", "leaf_layers", "map_layers", "output_width"]
 
 
 class Sequential(Layer):
@@ -57,6 +57,14 @@ class Sequential(Layer):
         for layer in self.layers:
             x = layer.forward(x, training=training)
         return x
+
+    def forward_to_last(self, x: Array, training: bool = True) -> tuple[Array, Array]:
+        """``(y, a)``: the output, as :meth:`forward` gives it, and ``a``, the input of the
+        last layer (the logits before a final Sigmoid, which a loss may use directly)."""
+        a = x
+        for layer in self.layers[:-1]:
+            a = layer.forward(a, training=training)
+        return (self.layers[-1].forward(a, training=training) if self.layers else a), a
 
     def backward(self, dy: Array, input_grad: bool = True) -> Array | None:
         """Backpropagate ``dy``; with ``input_grad=False`` the first layer may skip dL/dx."""
@@ -121,3 +129,17 @@ def map_layers(fn: Callable[[Layer], Layer], net: Layer) -> Layer:
     if isinstance(net, Sequential):
         return Sequential(*[map_layers(fn, layer) for layer in net.layers])
     return fn(net)
+
+
+def output_width(net: Layer) -> int | None:
+    """The width of ``net``'s output when its last Dense layer fixes it (element-wise
+    activations after it keep the width); ``None`` when it cannot be told without running
+    ``net``."""
+    from npae.layers.activations import Activation
+    from npae.layers.dense import Dense
+
+    for layer in reversed(leaf_layers(net)):
+        if isinstance(layer, Activation):
+            continue
+        return layer.out_features if isinstance(layer, Dense) else None
+    return None

@@ -17,14 +17,14 @@ from typing import Any
 
 import numpy as np
 
-from npae.arguments import check_real, is_int
+from npae.arguments import check_hyper, is_int
 from npae.backend import Array, get_array_module, host_value, to_floats
 from npae.layers.activations import Activation
 from npae.layers.dense import Dense
-from npae.network import Sequential
+from npae.network import walk_layers
 
 __all__ = ["l1_activity", "kl_sparsity", "KL_EPS", "contractive", "encoder_jacobian",
-           "MAX_JACOBIAN_ELEMENTS", "gaussian_kl", "LOGVAR_CLIP"]
+           "encoder_steps", "MAX_JACOBIAN_ELEMENTS", "gaussian_kl", "LOGVAR_CLIP"]
 
 #: ``rho_hat`` is clipped to ``[KL_EPS, 1 - KL_EPS]`` inside :func:`kl_sparsity`.
 KL_EPS = 1e-6
@@ -38,14 +38,6 @@ LOGVAR_CLIP = 80.0
 #: Default bound on the Jacobian entries :func:`contractive` holds at once (2**25:
 #: 128 MiB in float32, 256 MiB in float64).
 MAX_JACOBIAN_ELEMENTS = 2 ** 25
-
-
-def _check_hyper(value: Any, name: str, owner: str, *, open_interval: bool = False) -> float:
-    """A finite real ``>= 0`` (or, with ``open_interval``, strictly inside (0, 1))."""
-    if open_interval:
-        return check_real(value, owner, name, "a number strictly between 0 and 1", 0.0, 1.0,
-                          low_open=True)
-    return check_real(value, owner, name, "a finite number >= 0", 0.0)
 
 
 def _check_code(h: Any, owner: str) -> None:
@@ -85,7 +77,7 @@ def l1_activity(h: Array, lam: float) -> tuple[float, Array]:
     -------
     (value, dh)
     """
-    lam = _check_hyper(lam, "lam", "l1_activity")
+    lam = check_hyper(lam, "l1_activity", "lam")
     _check_code(h, "l1_activity")
     xp = get_array_module(h)
     N = h.shape[0]
@@ -150,8 +142,8 @@ def kl_sparsity(h: Array, rho: float, beta: float, check: bool = True) -> tuple[
         ``rho`` outside (0, 1), ``beta < 0``, or, with ``check``, mean activations
         outside [0, 1] (the code is not a probability: use a Sigmoid code layer).
     """
-    rho = _check_hyper(rho, "rho", "kl_sparsity", open_interval=True)
-    beta = _check_hyper(beta, "beta", "kl_sparsity")
+    rho = check_hyper(rho, "kl_sparsity", "rho", open_interval=True)
+    beta = check_hyper(beta, "kl_sparsity", "beta")
     _check_code(h, "kl_sparsity")
     xp = get_array_module(h)
     N = h.shape[0]
@@ -176,7 +168,7 @@ _SUPPORTED = ("Dense layers and element-wise activations (ReLU, LeakyReLU, Sigmo
               "Softplus, Identity)")
 
 
-def _encoder_steps(encoder: Any, owner: str) -> list[tuple[str, Any, str]]:
+def encoder_steps(encoder: Any, owner: str) -> list[tuple[str, Any, str]]:
     """The encoder as a flat list of ``(kind, layer, parameter-name prefix)``.
 
     ``kind`` is ``"dense"`` or ``"act"``; prefixes follow ``encoder.parameters()``
@@ -192,19 +184,8 @@ def _encoder_steps(encoder: Any, owner: str) -> list[tuple[str, Any, str]]:
             f"{owner}: cannot differentiate through {where} ({type(layer).__name__}) of the "
             f"encoder; the contractive penalty supports {_SUPPORTED} only")
 
-    if not isinstance(encoder, Sequential):
-        return [step(encoder, "the encoder", "")]
-    steps: list[tuple[str, Any, str]] = []
-
-    def walk(seq: Sequential, prefix: str) -> None:
-        for i, layer in enumerate(seq.layers):
-            if isinstance(layer, Sequential):
-                walk(layer, f"{prefix}{i}.")
-            else:
-                steps.append(step(layer, f"layer {prefix}{i}", f"{prefix}{i}."))
-
-    walk(encoder, "")
-    return steps
+    return [step(layer, f"layer {path}" if path else "the encoder", f"{path}." if path else "")
+            for path, layer in walk_layers(encoder)]
 
 
 def _check_input(x: Any, steps: list[tuple[str, Any, str]], owner: str) -> None:
@@ -295,7 +276,7 @@ def encoder_jacobian(x: Array, encoder: Any) -> Array:
     -------
     array (N, D, k)
     """
-    steps = _encoder_steps(encoder, "encoder_jacobian")
+    steps = encoder_steps(encoder, "encoder_jacobian")
     _check_input(x, steps, "encoder_jacobian")
     xp = get_array_module(x)
     J, _ = _forward_jacobian(x, steps, keep=False)
@@ -478,11 +459,11 @@ def contractive(x: Array, encoder: Any, lam: float, *,
         ``lam < 0``, or ``x`` of the wrong shape.
     """
     owner = "contractive"
-    lam = _check_hyper(lam, "lam", owner)
+    lam = check_hyper(lam, owner, "lam")
     if not is_int(max_jacobian_elements) or max_jacobian_elements < 1:
         raise ValueError(f"{owner}: max_jacobian_elements must be a positive int, "
                          f"got {max_jacobian_elements!r}")
-    steps = _encoder_steps(encoder, owner)
+    steps = encoder_steps(encoder, owner)
     _check_input(x, steps, owner)
     xp = get_array_module(x)
     N, D = x.shape

@@ -43,7 +43,7 @@ import numpy as np
 
 from npae import backend
 from npae.arguments import as_generator, check_real, is_int
-from npae.network import Sequential
+from npae.network import leaf_layers
 
 __all__ = ["METHODS", "FlatObjective", "minimize"]
 
@@ -51,12 +51,6 @@ __all__ = ["METHODS", "FlatObjective", "minimize"]
 METHODS = ("L-BFGS-B", "CG")
 
 _OWNER = "npae.optim.minimize"
-
-
-def _leaf_layers(net: Any) -> list[Any]:
-    if isinstance(net, Sequential):
-        return [leaf for layer in net.layers for leaf in _leaf_layers(layer)]
-    return [net]
 
 
 def _write(params: list[Any], theta: np.ndarray) -> None:
@@ -71,13 +65,13 @@ def _write(params: list[Any], theta: np.ndarray) -> None:
 def _slots(model: Any) -> list[tuple[dict, dict, str]]:
     """``(params, grads, key)`` of every parameter, in ``model.parameters()`` order, so that
     ``minimize`` can swap a parameter for a float64 copy and back."""
-    for attr in ("parameters", "_loss", "check_data", "encoder", "decoder"):
+    for attr in ("parameters", "batch_loss", "check_data", "encoder", "decoder"):
         if not hasattr(model, attr):
             raise TypeError(f"{_OWNER}: model must be an npae autoencoder (with "
                             f"parameters(), loss and an encoder and decoder), got "
                             f"{type(model).__name__}")
     slots = [(layer.params, layer.grads, k)
-             for part in (model.encoder, model.decoder) for layer in _leaf_layers(part)
+             for part in (model.encoder, model.decoder) for layer in leaf_layers(part)
              for k in getattr(layer, "params", {})]
     named = list(model.parameters())
     if len(slots) != len(named) or not all(params[k] is p for (params, _, k), (_, p, _)
@@ -163,7 +157,7 @@ class FlatObjective:
         a backward pass; ``parts`` are the model's loss parts plus ``"weight_decay"``."""
         if theta is not None:
             self.set(theta)
-        total, parts = self.model._loss(self.X, self._rng(rng), False)
+        total, parts = self.model.batch_loss(self.X, self._rng(rng), False)
         return self._add_decay(total, parts)
 
     def _add_decay(self, total: float, parts: dict[str, float]
@@ -179,7 +173,7 @@ class FlatObjective:
         """``(J(theta), grad J(theta))``, the gradient a float64 host vector: the model's
         backward pass, plus ``lambda W`` for every weight when there is weight decay."""
         self.set(theta)
-        total, parts = self.model._loss(self.X, self._rng(None), True)
+        total, parts = self.model.batch_loss(self.X, self._rng(None), True)
         self.evaluations += 1
         total, self.last_parts = self._add_decay(total, parts)
         grads = []

@@ -41,7 +41,7 @@ from npae.models.autoencoder import Autoencoder, check_data, dense_autoencoder
 from npae.models.contractive import ContractiveAutoencoder
 from npae.models.denoising import DenoisingAutoencoder
 from npae.models.sparse import SparseAutoencoder
-from npae.network import Sequential
+from npae.network import Sequential, map_layers
 from npae.train import History
 
 __all__ = ["KINDS", "Stack", "pretrain_stack", "unroll", "copy_layer"]
@@ -58,12 +58,13 @@ def copy_layer(layer: Layer) -> Layer:
     Rebuilt from ``config()`` rather than deep-copied, so the copy does not drag the
     original's cache (the input of its last forward pass, possibly a whole data set).
     """
-    if isinstance(layer, Sequential):
-        return Sequential(*[copy_layer(sub) for sub in layer.layers])
-    new = type(layer)(**layer.config())
-    for key, p in layer.params.items():
-        new.params[key][...] = p
-    return new
+    def copy_one(leaf: Layer) -> Layer:
+        new = type(leaf)(**leaf.config())
+        for key, p in leaf.params.items():
+            new.params[key][...] = p
+        return new
+
+    return map_layers(copy_one, layer)
 
 
 @dataclass
