@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["is_int", "as_pair", "check_real", "check_hyper", "check_float_dtype", "as_generator"]
+__all__ = ["is_int", "check_count", "as_pair", "check_real", "check_hyper", "check_float_dtype", "as_generator"]
 
 
 def is_int(value: Any) -> bool:
@@ -24,6 +24,13 @@ def is_int(value: Any) -> bool:
     mistake, never a width or a count.
     """
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def check_count(value: Any, owner: str, name: str) -> int:
+    """``value`` as an int after checking it is a positive integer (``ValueError`` if not)."""
+    if not is_int(value) or value < 1:
+        raise ValueError(f"{owner}: {name} must be a positive int, got {value!r}")
+    return int(value)
 
 
 def as_pair(value: int | tuple[int, int], name: str, owner: str) -> tuple[int, int]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+import sys
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -15,7 +17,8 @@ from npae.arguments import as_generator, is_int
 from npae.backend import get_array_module
 from npae.optim import Adam
 
-__all__ = ["Trainable", "SupervisedTrainable", "History", "Callback", "EarlyStopping", "fit"]
+__all__ = ["Trainable", "SupervisedTrainable", "History", "Callback", "EarlyStopping", "fit",
+           "divergence_reported_by_caller", "report_failed_runs"]
 
 
 @runtime_checkable
@@ -312,3 +315,23 @@ def fit(model: Trainable, X: Any, epochs: int = 10, batch_size: int = 128, optim
     for cb in callbacks:
         cb.on_train_end(model)
     return history
+
+
+@contextlib.contextmanager
+def divergence_reported_by_caller() -> Iterator[None]:
+    """Silence :func:`fit`'s divergence warning inside the block, for a caller (the
+    ``npae`` command) that reports it itself, once, with no file name and source line
+    (:func:`report_failed_runs`)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*\.fit diverged", category=RuntimeWarning)
+        yield
+
+
+def report_failed_runs(command: str, histories: list[History], note: str = "") -> bool:
+    """Report on stderr each run of ``npae <command>`` that diverged or logged no epoch;
+    True if there was one."""
+    failed = [h for h in histories if h.diverged or "loss" not in h]
+    for h in failed:
+        print(f"npae {command}: training {h.stop_reason or 'logged no epoch'}{note}",
+              file=sys.stderr)
+    return bool(failed)
