@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["is_int", "check_count", "as_pair", "check_real", "check_hyper", "check_float_dtype", "as_generator"]
+__all__ = ["is_int", "check_int", "check_count", "as_pair", "check_real", "check_hyper",
+           "check_float_dtype", "as_generator"]
 
 
 def is_int(value: Any) -> bool:
@@ -24,6 +25,16 @@ def is_int(value: Any) -> bool:
     mistake, never a width or a count.
     """
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def check_int(value: Any, owner: str, name: str, low: int) -> int:
+    """``value`` as an int ``>= low`` (NumPy integers accepted): ``TypeError`` for a value
+    that is not an integer, ``ValueError`` for one below ``low``."""
+    if not is_int(value):
+        raise TypeError(f"{owner}: {name} must be an int >= {low}, got {value!r}")
+    if value < low:
+        raise ValueError(f"{owner}: {name} must be an int >= {low}, got {value!r}")
+    return int(value)
 
 
 def check_count(value: Any, owner: str, name: str) -> int:
