@@ -1,3 +1,4 @@
+# Long module: six corruption processes on one Noise base; each is a formula and a few lines.
 r"""Corruption processes ``x -> x_tilde`` for denoising autoencoders.
 
 A denoising autoencoder sees a corrupted ``x_tilde ~ q(x_tilde | x)`` and is

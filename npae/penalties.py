@@ -1,3 +1,4 @@
+# Long module: the design's four penalties; the contractive one brings its Jacobian passes.
 r"""Regularizers as pure functions returning the value and its gradient(s).
 
 - :func:`l1_activity` and :func:`kl_sparsity`: sparsity of the code ``h`` (sparse AE);

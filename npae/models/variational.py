@@ -1,3 +1,4 @@
+# Long module: the whole VAE in one place: the trick, the ELBO and its estimators, sampling.
 r"""The variational autoencoder (VAE): a Gaussian encoder, the reparameterization trick, the ELBO.
 
 Generative model and approximate posterior, with ``L`` latent dimensions:
