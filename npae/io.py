@@ -10,7 +10,7 @@ pickled, so loading a file never runs code from it.
 
 Classes are stored by their key in ``LAYERS`` / ``MODELS``: the bare class
 name, or ``module.QualName`` for a user class whose name npae already uses (see
-:func:`npae.layers.base.register`). Loading looks classes up there only, so a
+:func:`npae.registry.register`). Loading looks classes up there only, so a
 user class must be defined or imported before :func:`load`. :func:`save`
 refuses, before writing anything, a model that :func:`load` could not rebuild.
 

@@ -149,7 +149,8 @@ def load(name: str = "digits", split: str = "train", *,
         scikit-learn bundles (:func:`sklearn.datasets.load_sample_images`, 427x640).
         Training patches lie in the left 80 % of each photograph's columns and test
         patches in the right 20 %, so the splits share no pixel. ``"cifar10"`` gives
-        colour images ``(N, 3, 32, 32)`` from the binary distribution (module docstring).
+        colour images ``(N, 3, 32, 32)`` from the binary distribution
+        (:mod:`npae.data.cifar10`).
     split : {"train", "test", "val"}
         See the module docstring: digits' test set is its last 20 %; ``"val"`` is a
         deterministic part of the training set.
