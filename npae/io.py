@@ -35,7 +35,7 @@ import numpy as np
 
 from npae.backend import asnumpy, to_device
 from npae.layers.base import Layer
-from npae.network import Sequential
+from npae.network import Sequential, map_layers
 from npae.registry import LAYERS, MODELS, qualified_name, registered_name
 
 __all__ = ["save", "load", "load_parameters", "architecture"]
@@ -44,9 +44,14 @@ FORMAT_VERSION = 1
 _KEY = "__npae__"
 
 
-def _layer_spec(layer: Layer) -> dict[str, Any]:
-    if isinstance(layer, Sequential):
-        return {"class": "Sequential", "layers": [_layer_spec(lay) for lay in layer.layers]}
+def _layer_spec(net: Layer) -> dict[str, Any]:
+    """The JSON description of a network: nested ``{"class": "Sequential", "layers":
+    [...]}`` around ``{"class": key, "config": ...}`` for each layer."""
+    return map_layers(_leaf_spec, net,
+                      join=lambda *specs: {"class": "Sequential", "layers": list(specs)})
+
+
+def _leaf_spec(layer: Layer) -> dict[str, Any]:
     cls = type(layer)
     key = registered_name(LAYERS, cls)
     if key is None:

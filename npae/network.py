@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from npae.backend import Array
 from npae.layers.base import Layer
@@ -123,11 +124,14 @@ def leaf_layers(net: Layer) -> list[Layer]:
     return [layer for _, layer in walk_layers(net)]
 
 
-def map_layers(fn: Callable[[Layer], Layer], net: Layer) -> Layer:
+def map_layers(fn: Callable[[Layer], Any], net: Layer,
+               join: Callable[..., Any] | None = None) -> Any:
     """``net`` rebuilt with ``fn(layer)`` in place of each leaf layer, its nesting of
-    Sequentials kept (a copy of a network: ``map_layers(copy_one, net)``)."""
+    Sequentials kept: each Sequential becomes ``join(*mapped children)`` (a new
+    ``Sequential`` by default). A copy of a network is ``map_layers(copy_one, net)``;
+    :mod:`npae.io` describes one as nested dicts with its own ``join``."""
     if isinstance(net, Sequential):
-        return Sequential(*[map_layers(fn, layer) for layer in net.layers])
+        return (join or Sequential)(*[map_layers(fn, layer, join) for layer in net.layers])
     return fn(net)
 
 
