@@ -173,7 +173,10 @@ def encoder_steps(encoder: Any, owner: str) -> list[tuple[str, Any, str]]:
     """The encoder as a flat list of ``(kind, layer, parameter-name prefix)``.
 
     ``kind`` is ``"dense"`` or ``"act"``; prefixes follow ``encoder.parameters()``
-    (``"0."`` for a Sequential's first layer, ``""`` for a bare Dense).
+    (``"0."`` for a Sequential's first layer, ``""`` for a bare Dense). A layer the
+    penalty cannot differentiate through is refused with a ``TypeError`` naming
+    ``owner``: :class:`~npae.models.ContractiveAutoencoder` checks its encoder with it
+    when it is built.
     """
     def step(layer: Any, where: str, prefix: str) -> tuple[str, Any, str]:
         if isinstance(layer, Dense):

@@ -38,7 +38,7 @@ class Layer:
     Subclasses record their constructor arguments with ``self._config`` (JSON
     values only) so that :mod:`npae.io` can rebuild them as ``cls(**config)``;
     ``npae.save`` refuses a layer it could not rebuild. Each subclass is entered
-    in ``LAYERS`` by :func:`register`.
+    in ``LAYERS`` by :func:`npae.registry.register`.
     """
 
     params: dict[str, Array]
