@@ -85,7 +85,13 @@ import numpy as np
 
 from npae.arguments import check_count, is_int
 from npae.data.cache import MD5, MIRRORS, cache_dir, clear_cache
-from npae.data.cifar10 import CIFAR10_FILES, load_cifar10, parse_cifar_batch
+from npae.data.cifar10 import (
+    CIFAR10_ARCHIVE,
+    CIFAR10_FILES,
+    CIFAR10_FOLDER,
+    load_cifar10,
+    parse_cifar_batch,
+)
 from npae.data.digits import load_digits
 from npae.data.idx import (
     FILES,
@@ -102,7 +108,7 @@ from npae.data.splits import SPLITS, select
 __all__ = [
     "Dataset", "load", "flatten", "parse_idx", "read_idx", "download_file", "find_file",
     "cache_dir", "clear_cache", "DATASETS", "FILES", "MD5", "MIRRORS", "SHAPES",
-    "parse_cifar_batch", "CIFAR10_FILES", "SAMPLE_PATCHES",
+    "parse_cifar_batch", "CIFAR10_ARCHIVE", "CIFAR10_FOLDER", "CIFAR10_FILES", "SAMPLE_PATCHES",
 ]
 
 DATASETS = ("digits", "mnist", "fashion-mnist", "sample-images", "cifar10")
