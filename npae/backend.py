@@ -19,7 +19,10 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["use", "current", "xp", "get_array_module", "asnumpy", "to_device", "to_floats",
+#: The type of a data array in annotations: a ``numpy.ndarray`` or a ``cupy.ndarray``.
+Array = Any
+
+__all__ = ["Array", "use", "current", "xp", "get_array_module", "asnumpy", "to_device", "to_floats",
            "host_value", "cupy_available"]
 
 _BACKENDS = ("numpy", "cupy")

@@ -24,35 +24,15 @@ saved; lower ``--lr``); 2 for a usage error or bad input (a message, no tracebac
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import math
 import sys
-import warnings
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+
+from npae.train import divergence_reported_by_caller, report_failed_runs
 
 EPILOG = ("exit status: 0 success, 1 a failed check or a diverged training run (the reason "
           "on stderr, nothing saved), 2 a usage error or bad input")
-
-
-@contextlib.contextmanager
-def _divergence_reported_here() -> Iterator[None]:
-    """Silence fit's divergence warning: the command reports it itself, once, with no
-    file name and source line."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r".*\.fit diverged", category=RuntimeWarning)
-        yield
-
-
-def _training_failed(command: str, hists: list[Any], note: str = "") -> bool:
-    """Report each run that diverged or logged no epoch on stderr; True if there was one."""
-    failed = [h for h in hists if h.diverged or "loss" not in h]
-    for h in failed:
-        print(f"npae {command}: training {h.stop_reason or 'logged no epoch'}{note}",
-              file=sys.stderr)
-    return bool(failed)
 
 
 def _gradcheck(args: argparse.Namespace) -> int:
@@ -97,11 +77,11 @@ def _compare_pca(args: argparse.Namespace) -> int:
     Xte = data.load(args.data, split="test")[0]
     Xte = Xte.reshape(len(Xte), -1)
     kwargs = {} if args.epochs is None else {"epochs": args.epochs}
-    with _divergence_reported_here():
+    with divergence_reported_by_caller():
         table = linear.compare(X, ks=args.ks, rng=args.seed, X_test=Xte, **kwargs)
     # a stage of 0 epochs has an empty history: only the stages that diverged count
     diverged = [h for hs in table.histories.values() for h in hs if h.diverged]
-    if _training_failed("compare-pca", diverged, "; no table printed"):
+    if report_failed_runs("compare-pca", diverged, "; no table printed"):
         return 1
     if args.json:
         print(json.dumps({"data": args.data, "n_train": len(X), "n_test": len(Xte),
@@ -128,10 +108,10 @@ def _train(args: argparse.Namespace) -> int:
     code = "sigmoid" if args.model == "sparse" else "identity"
     ae = models.dense_autoencoder(X.shape[1], args.hidden, args.latent, rng=args.seed,
                                   code_activation=code, model=cls)
-    with _divergence_reported_here():
+    with divergence_reported_by_caller():
         hist = ae.fit(X, epochs=args.epochs, batch_size=args.batch_size,
                       optimizer=Adam(args.lr), validation=Xte, verbose=args.verbose)
-    if _training_failed("train", [hist], f"; {args.out} not written"):
+    if report_failed_runs("train", [hist], f"; {args.out} not written"):
         return 1
     print(f"{args.model} autoencoder on {args.data}: final train loss {hist['loss'][-1]:.5f}, "
           f"held-out loss {hist['val_loss'][-1]:.5f}")

@@ -23,10 +23,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import numpy as np
-
 from npae import backend
-from npae.layers.base import Array
+from npae.arguments import is_int
+from npae.backend import Array
 
 __all__ = ["linear_probe", "knn_accuracy", "retrieval_precision", "nearest_neighbours"]
 
@@ -49,7 +48,7 @@ def _labels(y: Any, owner: str, name: str, n: int) -> Array:
 
 
 def _check_k(k: Any, owner: str, most: int) -> int:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= most:
+    if not is_int(k) or not 1 <= k <= most:
         raise ValueError(f"{owner}: k must be an int in [1, {most}] (the number of reference "
                          f"items available), got {k!r}")
     return int(k)

@@ -10,7 +10,7 @@ pickled, so loading a file never runs code from it.
 
 Classes are stored by their key in ``LAYERS`` / ``MODELS``: the bare class
 name, or ``module.QualName`` for a user class whose name npae already uses (see
-:func:`npae.layers.base.register`). Loading looks classes up there only, so a
+:func:`npae.registry.register`). Loading looks classes up there only, so a
 user class must be defined or imported before :func:`load`. :func:`save`
 refuses, before writing anything, a model that :func:`load` could not rebuild.
 
@@ -34,8 +34,9 @@ from typing import Any
 import numpy as np
 
 from npae.backend import asnumpy, to_device
-from npae.layers.base import LAYERS, MODELS, Layer, qualified_name, registered_name
-from npae.network import Sequential
+from npae.layers.base import Layer
+from npae.network import Sequential, map_layers
+from npae.registry import LAYERS, MODELS, qualified_name, registered_name
 
 __all__ = ["save", "load", "load_parameters", "architecture"]
 
@@ -43,9 +44,14 @@ FORMAT_VERSION = 1
 _KEY = "__npae__"
 
 
-def _layer_spec(layer: Layer) -> dict[str, Any]:
-    if isinstance(layer, Sequential):
-        return {"class": "Sequential", "layers": [_layer_spec(lay) for lay in layer.layers]}
+def _layer_spec(net: Layer) -> dict[str, Any]:
+    """The JSON description of a network: nested ``{"class": "Sequential", "layers":
+    [...]}`` around ``{"class": key, "config": ...}`` for each layer."""
+    return map_layers(_leaf_spec, net,
+                      join=lambda *specs: {"class": "Sequential", "layers": list(specs)})
+
+
+def _leaf_spec(layer: Layer) -> dict[str, Any]:
     cls = type(layer)
     key = registered_name(LAYERS, cls)
     if key is None:

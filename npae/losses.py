@@ -15,9 +15,8 @@ The gradient is that of the reduced value, so it carries the same ``1/M`` or
 
 from __future__ import annotations
 
-from npae.backend import get_array_module, host_value, to_floats
+from npae.backend import Array, get_array_module, host_value, to_floats
 from npae.layers.activations import sigmoid
-from npae.layers.base import Array
 
 __all__ = ["mse", "bce", "bce_with_logits", "softmax_cross_entropy", "REDUCTIONS"]
 

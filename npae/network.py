@@ -1,10 +1,14 @@
-"""A chain of layers, itself a layer."""
+"""A chain of layers, itself a layer; and the one walk of a tree of layers."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
-from npae.layers.base import Array, Layer
+from npae.backend import Array
+from npae.layers.base import Layer
+
+__all__ = ["Sequential", "walk_layers", "leaf_layers", "map_layers", "output_width"]
 
 
 class Sequential(Layer):
@@ -55,6 +59,14 @@ class Sequential(Layer):
             x = layer.forward(x, training=training)
         return x
 
+    def forward_to_last(self, x: Array, training: bool = True) -> tuple[Array, Array]:
+        """``(y, a)``: the output, as :meth:`forward` gives it, and ``a``, the input of the
+        last layer (the logits before a final Sigmoid, which a loss may use directly)."""
+        a = x
+        for layer in self.layers[:-1]:
+            a = layer.forward(a, training=training)
+        return (self.layers[-1].forward(a, training=training) if self.layers else a), a
+
     def backward(self, dy: Array, input_grad: bool = True) -> Array | None:
         """Backpropagate ``dy``; with ``input_grad=False`` the first layer may skip dL/dx."""
         for i in range(len(self.layers) - 1, -1, -1):
@@ -89,3 +101,49 @@ class Sequential(Layer):
     def __repr__(self) -> str:
         inner = ",\n  ".join(repr(layer) for layer in self.layers)
         return f"Sequential(\n  {inner}\n)"
+
+
+def walk_layers(net: Layer, prefix: str = "") -> Iterator[tuple[str, Layer]]:
+    """Yield ``(path, layer)`` for every layer of ``net`` that is not a Sequential, in
+    forward order, entering nested Sequentials.
+
+    ``path`` is the layer's position as parameter names spell it (``"0"``, ``"1.0"`` for
+    the first layer of a Sequential at index 1), so ``f"{path}.W"`` names its weights;
+    a ``net`` that is a single layer is yielded with the path ``prefix`` (``""``).
+    """
+    if not isinstance(net, Sequential):
+        yield prefix, net
+        return
+    for i, layer in enumerate(net.layers):
+        yield from walk_layers(layer, f"{prefix}.{i}" if prefix else str(i))
+
+
+def leaf_layers(net: Layer) -> list[Layer]:
+    """The layers of ``net`` that are not Sequentials, in forward order (see
+    :func:`walk_layers`)."""
+    return [layer for _, layer in walk_layers(net)]
+
+
+def map_layers(fn: Callable[[Layer], Any], net: Layer,
+               join: Callable[..., Any] | None = None) -> Any:
+    """``net`` rebuilt with ``fn(layer)`` in place of each leaf layer, its nesting of
+    Sequentials kept: each Sequential becomes ``join(*mapped children)`` (a new
+    ``Sequential`` by default). A copy of a network is ``map_layers(copy_one, net)``;
+    :mod:`npae.io` describes one as nested dicts with its own ``join``."""
+    if isinstance(net, Sequential):
+        return (join or Sequential)(*[map_layers(fn, layer, join) for layer in net.layers])
+    return fn(net)
+
+
+def output_width(net: Layer) -> int | None:
+    """The width of ``net``'s output when its last Dense layer fixes it (element-wise
+    activations after it keep the width); ``None`` when it cannot be told without running
+    ``net``."""
+    from npae.layers.activations import Activation
+    from npae.layers.dense import Dense
+
+    for layer in reversed(leaf_layers(net)):
+        if isinstance(layer, Activation):
+            continue
+        return layer.out_features if isinstance(layer, Dense) else None
+    return None

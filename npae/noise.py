@@ -1,3 +1,4 @@
+# Long module: six corruption processes on one Noise base; each is a formula and a few lines.
 r"""Corruption processes ``x -> x_tilde`` for denoising autoencoders.
 
 A denoising autoencoder sees a corrupted ``x_tilde ~ q(x_tilde | x)`` and is
@@ -40,8 +41,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from npae.backend import get_array_module
-from npae.layers.base import Array, check_real
+from npae.arguments import check_int, check_real, is_int
+from npae.backend import Array, get_array_module
+from npae.font import render_text
 
 __all__ = ["Noise", "NoNoise", "GaussianNoise", "SaltPepperNoise", "MaskingNoise",
            "BlockMaskNoise", "OverlayNoise", "GrayscaleNoise", "render_text", "NOISES",
@@ -203,15 +205,6 @@ class MaskingNoise(Noise):
 
 
 # --------------------------------------------------------------------------- structured noise
-def _check_count(value: Any, owner: str, name: str, low: int) -> int:
-    """``value`` as an int ``>= low`` (NumPy integers accepted), else a clear error."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{owner}: {name} must be an int >= {low}, got {value!r}")
-    if value < low:
-        raise ValueError(f"{owner}: {name} must be an int >= {low}, got {value!r}")
-    return int(value)
-
-
 def _check_image_shape(image_shape: Any, owner: str) -> tuple[int, ...] | None:
     if image_shape is None:
         return None
@@ -219,8 +212,7 @@ def _check_image_shape(image_shape: Any, owner: str) -> tuple[int, ...] | None:
         dims = tuple(image_shape)
     except TypeError:
         dims = ()
-    if len(dims) not in (2, 3) or not all(isinstance(d, (int, np.integer))
-                                          and not isinstance(d, bool) and d >= 1 for d in dims):
+    if len(dims) not in (2, 3) or not all(is_int(d) and d >= 1 for d in dims):
         raise ValueError(f"{owner}: image_shape must be (H, W) or (C, H, W) of ints >= 1, or "
                          f"None, got {image_shape!r}")
     return tuple(int(d) for d in dims)
@@ -312,7 +304,7 @@ class BlockMaskNoise(_SpatialNoise):
     def __init__(self, n_blocks: int = 1, size: int | tuple[int, int] = 8, fill: float = 0.0,
                  image_shape: tuple[int, ...] | None = None) -> None:
         owner = "BlockMaskNoise"
-        self.n_blocks = _check_count(n_blocks, owner, "n_blocks", 0)
+        self.n_blocks = check_int(n_blocks, owner, "n_blocks", 0)
         pair = (size, size) if isinstance(size, (int, np.integer)) and not isinstance(
             size, bool) else size
         try:
@@ -320,8 +312,8 @@ class BlockMaskNoise(_SpatialNoise):
         except (TypeError, ValueError):
             raise ValueError(f"{owner}: size must be an int >= 1 or a pair (lo, hi) of ints "
                              f"with 1 <= lo <= hi, got {size!r}") from None
-        lo = _check_count(lo, owner, "size (the smallest block side)", 1)
-        hi = _check_count(hi, owner, "size (the largest block side)", lo)
+        lo = check_int(lo, owner, "size (the smallest block side)", 1)
+        hi = check_int(hi, owner, "size (the largest block side)", lo)
         self.size = (lo, hi)
         self.fill = check_real(fill, owner, "fill", "a finite number", -math.inf)
         self.image_shape = _check_image_shape(image_shape, owner)
@@ -356,46 +348,6 @@ class BlockMaskNoise(_SpatialNoise):
                 "image_shape": None if self.image_shape is None else list(self.image_shape)}
 
 
-#: A 3x5 pixel font for :func:`render_text`: five rows of three pixels per character.
-_FONT = {
-    "A": "010101111101101", "B": "110101110101110", "C": "011100100100011",
-    "D": "110101101101110", "E": "111100110100111", "F": "111100110100100",
-    "G": "011100101101011", "H": "101101111101101", "I": "111010010010111",
-    "J": "001001001101010", "K": "101101110101101", "L": "100100100100111",
-    "M": "101111111101101", "N": "110101101101101", "O": "010101101101010",
-    "P": "110101110100100", "Q": "010101101110011", "R": "110101110101101",
-    "S": "011100010001110", "T": "111010010010010", "U": "101101101101111",
-    "V": "101101101101010", "W": "101101111111101", "X": "101101010101101",
-    "Y": "101101010010010", "Z": "111001010100111", "0": "111101101101111",
-    "1": "010110010010111", "2": "110001010100111", "3": "110001010001110",
-    "4": "101101111001001", "5": "111100110001110", "6": "011100111101111",
-    "7": "111001010010010", "8": "111101111101111", "9": "111101111001110",
-    " ": "000000000000000", "-": "000000111000000", ".": "000000000000010",
-    "+": "000010111010000", "/": "001001010100100",
-}
-
-
-def render_text(text: str, scale: int = 1) -> np.ndarray:
-    """``text`` drawn in a 3x5 pixel font: a float array of 0s and 1s, ``5 * scale`` rows
-    by ``(4 * len(text) - 1) * scale`` columns (one blank column between characters).
-
-    Letters (any case), digits, space and ``- . + /`` are known; anything else is a
-    ``ValueError``. The same text gives the same pixels everywhere (no system fonts).
-    """
-    if not isinstance(text, str) or not text:
-        raise ValueError(f"render_text: text must be a non-empty str, got {text!r}")
-    scale = _check_count(scale, "render_text", "scale", 1)
-    unknown = sorted({c for c in text.upper() if c not in _FONT})
-    if unknown:
-        raise ValueError(f"render_text: no glyph for {unknown}; the font has "
-                         f"{''.join(sorted(_FONT))!r}")
-    glyphs = [np.array([int(b) for b in _FONT[c]], dtype=np.float64).reshape(5, 3)
-              for c in text.upper()]
-    gap = np.zeros((5, 1))
-    line = np.concatenate([part for g in glyphs for part in (g, gap)][:-1], axis=1)
-    return np.kron(line, np.ones((scale, scale)))
-
-
 class OverlayNoise(_SpatialNoise):
     r"""A watermark: a fixed stamp blended into each image at a random position.
 
@@ -426,7 +378,7 @@ class OverlayNoise(_SpatialNoise):
     def __init__(self, stamp: str | Any = "NPAE", scale: int = 1, opacity: float = 0.6,
                  value: float = 1.0, image_shape: tuple[int, ...] | None = None) -> None:
         owner = "OverlayNoise"
-        self.scale = _check_count(scale, owner, "scale", 1)
+        self.scale = check_int(scale, owner, "scale", 1)
         if isinstance(stamp, str):
             self.stamp = stamp
             try:

@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from npae.arguments import check_real
 from npae.backend import get_array_module
-from npae.layers.base import check_real
 
 __all__ = ["Optimizer", "SGD", "Adam", "minimize"]
 

@@ -1,3 +1,4 @@
+# Long module: the design's four penalties; the contractive one brings its Jacobian passes.
 r"""Regularizers as pure functions returning the value and its gradient(s).
 
 - :func:`l1_activity` and :func:`kl_sparsity`: sparsity of the code ``h`` (sparse AE);
@@ -17,14 +18,14 @@ from typing import Any
 
 import numpy as np
 
-from npae.backend import get_array_module, host_value, to_floats
+from npae.arguments import check_hyper, is_int
+from npae.backend import Array, get_array_module, host_value, to_floats
 from npae.layers.activations import Activation
-from npae.layers.base import Array, check_real
 from npae.layers.dense import Dense
-from npae.network import Sequential
+from npae.network import walk_layers
 
 __all__ = ["l1_activity", "kl_sparsity", "KL_EPS", "contractive", "encoder_jacobian",
-           "MAX_JACOBIAN_ELEMENTS", "gaussian_kl", "LOGVAR_CLIP"]
+           "encoder_steps", "MAX_JACOBIAN_ELEMENTS", "gaussian_kl", "LOGVAR_CLIP"]
 
 #: ``rho_hat`` is clipped to ``[KL_EPS, 1 - KL_EPS]`` inside :func:`kl_sparsity`.
 KL_EPS = 1e-6
@@ -38,14 +39,6 @@ LOGVAR_CLIP = 80.0
 #: Default bound on the Jacobian entries :func:`contractive` holds at once (2**25:
 #: 128 MiB in float32, 256 MiB in float64).
 MAX_JACOBIAN_ELEMENTS = 2 ** 25
-
-
-def _check_hyper(value: Any, name: str, owner: str, *, open_interval: bool = False) -> float:
-    """A finite real ``>= 0`` (or, with ``open_interval``, strictly inside (0, 1))."""
-    if open_interval:
-        return check_real(value, owner, name, "a number strictly between 0 and 1", 0.0, 1.0,
-                          low_open=True)
-    return check_real(value, owner, name, "a finite number >= 0", 0.0)
 
 
 def _check_code(h: Any, owner: str) -> None:
@@ -85,7 +78,7 @@ def l1_activity(h: Array, lam: float) -> tuple[float, Array]:
     -------
     (value, dh)
     """
-    lam = _check_hyper(lam, "lam", "l1_activity")
+    lam = check_hyper(lam, "l1_activity", "lam")
     _check_code(h, "l1_activity")
     xp = get_array_module(h)
     N = h.shape[0]
@@ -150,8 +143,8 @@ def kl_sparsity(h: Array, rho: float, beta: float, check: bool = True) -> tuple[
         ``rho`` outside (0, 1), ``beta < 0``, or, with ``check``, mean activations
         outside [0, 1] (the code is not a probability: use a Sigmoid code layer).
     """
-    rho = _check_hyper(rho, "rho", "kl_sparsity", open_interval=True)
-    beta = _check_hyper(beta, "beta", "kl_sparsity")
+    rho = check_hyper(rho, "kl_sparsity", "rho", open_interval=True)
+    beta = check_hyper(beta, "kl_sparsity", "beta")
     _check_code(h, "kl_sparsity")
     xp = get_array_module(h)
     N = h.shape[0]
@@ -176,11 +169,14 @@ _SUPPORTED = ("Dense layers and element-wise activations (ReLU, LeakyReLU, Sigmo
               "Softplus, Identity)")
 
 
-def _encoder_steps(encoder: Any, owner: str) -> list[tuple[str, Any, str]]:
+def encoder_steps(encoder: Any, owner: str) -> list[tuple[str, Any, str]]:
     """The encoder as a flat list of ``(kind, layer, parameter-name prefix)``.
 
     ``kind`` is ``"dense"`` or ``"act"``; prefixes follow ``encoder.parameters()``
-    (``"0."`` for a Sequential's first layer, ``""`` for a bare Dense).
+    (``"0."`` for a Sequential's first layer, ``""`` for a bare Dense). A layer the
+    penalty cannot differentiate through is refused with a ``TypeError`` naming
+    ``owner``: :class:`~npae.models.ContractiveAutoencoder` checks its encoder with it
+    when it is built.
     """
     def step(layer: Any, where: str, prefix: str) -> tuple[str, Any, str]:
         if isinstance(layer, Dense):
@@ -192,19 +188,8 @@ def _encoder_steps(encoder: Any, owner: str) -> list[tuple[str, Any, str]]:
             f"{owner}: cannot differentiate through {where} ({type(layer).__name__}) of the "
             f"encoder; the contractive penalty supports {_SUPPORTED} only")
 
-    if not isinstance(encoder, Sequential):
-        return [step(encoder, "the encoder", "")]
-    steps: list[tuple[str, Any, str]] = []
-
-    def walk(seq: Sequential, prefix: str) -> None:
-        for i, layer in enumerate(seq.layers):
-            if isinstance(layer, Sequential):
-                walk(layer, f"{prefix}{i}.")
-            else:
-                steps.append(step(layer, f"layer {prefix}{i}", f"{prefix}{i}."))
-
-    walk(encoder, "")
-    return steps
+    return [step(layer, f"layer {path}" if path else "the encoder", f"{path}." if path else "")
+            for path, layer in walk_layers(encoder)]
 
 
 def _check_input(x: Any, steps: list[tuple[str, Any, str]], owner: str) -> None:
@@ -295,7 +280,7 @@ def encoder_jacobian(x: Array, encoder: Any) -> Array:
     -------
     array (N, D, k)
     """
-    steps = _encoder_steps(encoder, "encoder_jacobian")
+    steps = encoder_steps(encoder, "encoder_jacobian")
     _check_input(x, steps, "encoder_jacobian")
     xp = get_array_module(x)
     J, _ = _forward_jacobian(x, steps, keep=False)
@@ -478,11 +463,11 @@ def contractive(x: Array, encoder: Any, lam: float, *,
         ``lam < 0``, or ``x`` of the wrong shape.
     """
     owner = "contractive"
-    lam = _check_hyper(lam, "lam", owner)
-    if isinstance(max_jacobian_elements, bool) or int(max_jacobian_elements) < 1:
+    lam = check_hyper(lam, owner, "lam")
+    if not is_int(max_jacobian_elements) or max_jacobian_elements < 1:
         raise ValueError(f"{owner}: max_jacobian_elements must be a positive int, "
                          f"got {max_jacobian_elements!r}")
-    steps = _encoder_steps(encoder, owner)
+    steps = encoder_steps(encoder, owner)
     _check_input(x, steps, owner)
     xp = get_array_module(x)
     N, D = x.shape

@@ -42,8 +42,8 @@ from typing import Any
 import numpy as np
 
 from npae import backend
-from npae.layers.base import as_generator, check_real
-from npae.network import Sequential
+from npae.arguments import as_generator, check_real, is_int
+from npae.network import leaf_layers
 
 __all__ = ["METHODS", "FlatObjective", "minimize"]
 
@@ -51,12 +51,6 @@ __all__ = ["METHODS", "FlatObjective", "minimize"]
 METHODS = ("L-BFGS-B", "CG")
 
 _OWNER = "npae.optim.minimize"
-
-
-def _leaf_layers(net: Any) -> list[Any]:
-    if isinstance(net, Sequential):
-        return [leaf for layer in net.layers for leaf in _leaf_layers(layer)]
-    return [net]
 
 
 def _write(params: list[Any], theta: np.ndarray) -> None:
@@ -71,13 +65,13 @@ def _write(params: list[Any], theta: np.ndarray) -> None:
 def _slots(model: Any) -> list[tuple[dict, dict, str]]:
     """``(params, grads, key)`` of every parameter, in ``model.parameters()`` order, so that
     ``minimize`` can swap a parameter for a float64 copy and back."""
-    for attr in ("parameters", "_loss", "check_data", "encoder", "decoder"):
+    for attr in ("parameters", "batch_loss", "check_data", "encoder", "decoder"):
         if not hasattr(model, attr):
             raise TypeError(f"{_OWNER}: model must be an npae autoencoder (with "
                             f"parameters(), loss and an encoder and decoder), got "
                             f"{type(model).__name__}")
     slots = [(layer.params, layer.grads, k)
-             for part in (model.encoder, model.decoder) for layer in _leaf_layers(part)
+             for part in (model.encoder, model.decoder) for layer in leaf_layers(part)
              for k in getattr(layer, "params", {})]
     named = list(model.parameters())
     if len(slots) != len(named) or not all(params[k] is p for (params, _, k), (_, p, _)
@@ -121,7 +115,7 @@ class FlatObjective:
                                        "a finite number >= 0", 0.0)
         if fixed_noise is not None:
             expected = f"{_OWNER}: fixed_noise must be None or a seed (an int >= 0), got"
-            if isinstance(fixed_noise, bool) or not isinstance(fixed_noise, (int, np.integer)):
+            if not is_int(fixed_noise):
                 raise TypeError(f"{expected} {fixed_noise!r}")
             if fixed_noise < 0:
                 raise ValueError(f"{expected} {fixed_noise!r}")
@@ -163,7 +157,7 @@ class FlatObjective:
         a backward pass; ``parts`` are the model's loss parts plus ``"weight_decay"``."""
         if theta is not None:
             self.set(theta)
-        total, parts = self.model._loss(self.X, self._rng(rng), False)
+        total, parts = self.model.batch_loss(self.X, self._rng(rng), False)
         return self._add_decay(total, parts)
 
     def _add_decay(self, total: float, parts: dict[str, float]
@@ -179,7 +173,7 @@ class FlatObjective:
         """``(J(theta), grad J(theta))``, the gradient a float64 host vector: the model's
         backward pass, plus ``lambda W`` for every weight when there is weight decay."""
         self.set(theta)
-        total, parts = self.model._loss(self.X, self._rng(None), True)
+        total, parts = self.model.batch_loss(self.X, self._rng(None), True)
         self.evaluations += 1
         total, self.last_parts = self._add_decay(total, parts)
         grads = []
@@ -219,7 +213,7 @@ def _check_args(method: Any, maxiter: Any, callback: Any, dtype: Any) -> str:
     methods = {m.lower(): m for m in METHODS}
     if not isinstance(method, str) or method.lower() not in methods:
         raise ValueError(f"{_OWNER}: method must be one of {METHODS}, got {method!r}")
-    if isinstance(maxiter, bool) or not isinstance(maxiter, (int, np.integer)) or maxiter < 1:
+    if not is_int(maxiter) or maxiter < 1:
         raise ValueError(f"{_OWNER}: maxiter must be a positive int, got {maxiter!r}")
     if callback is not None and not callable(callback):
         raise TypeError(f"{_OWNER}: callback must be callable or None, got "
@@ -314,8 +308,7 @@ def minimize(model: Any, X: Any, method: str = "L-BFGS-B", *, maxiter: int = 400
     from scipy.optimize import minimize as scipy_minimize
 
     method = _check_args(method, maxiter, callback, dtype)
-    if maxfun is not None and (isinstance(maxfun, bool) or not isinstance(
-            maxfun, (int, np.integer)) or maxfun < 1):
+    if maxfun is not None and (not is_int(maxfun) or maxfun < 1):
         raise ValueError(f"{_OWNER}: maxfun must be a positive int or None, got {maxfun!r}")
     slots = _slots(model)
     originals = [params[k] for params, _, k in slots]

@@ -27,7 +27,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from npae.train import Callback
+from npae.train import Callback, divergence_reported_by_caller, report_failed_runs
 
 __all__ = ["quick", "full", "Section", "write_index"]
 
@@ -76,7 +76,6 @@ def _digits() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
 def quick(out: Path, *, epochs: int = 40, seed: int = 0, verbose: int = 1) -> int:
     """Today's ten-second tour: a 64-32-2 autoencoder, three figures and the model."""
     from npae import viz
-    from npae.cli import _divergence_reported_here, _training_failed
     from npae.models import dense_autoencoder
     from npae.optim import Adam
 
@@ -85,10 +84,10 @@ def quick(out: Path, *, epochs: int = 40, seed: int = 0, verbose: int = 1) -> in
     print(f"digits: {len(X)} training and {len(Xte)} test images of 8x8 pixels")
     ae = dense_autoencoder(X.shape[1], [32], 2, rng=seed)
     t = time.perf_counter()
-    with _divergence_reported_here():
+    with divergence_reported_by_caller():
         hist = ae.fit(X, epochs=epochs, batch_size=32, optimizer=Adam(3e-3),
                       validation=Xte, verbose=verbose)
-    if _training_failed("tour", [hist], "; no figures or model written"):
+    if report_failed_runs("tour", [hist], "; no figures or model written"):
         return 1
     mse = ae.evaluate(Xte)["reconstruction"]
     mean_mse = float(((Xte - X.mean(0)) ** 2).mean())
@@ -116,7 +115,6 @@ class _Tour:
 
     def train(self, model: Any, name: str, epochs: int, X: Any = None, **kw: Any) -> bool:
         """Fit ``model`` under its own progress bar; False (reported) if it diverged."""
-        from npae.cli import _training_failed
         from npae.optim import Adam
 
         n = self.epochs or epochs
@@ -124,7 +122,7 @@ class _Tour:
         hist = model.fit(X, epochs=n, batch_size=kw.pop("batch_size", 64),
                          optimizer=Adam(kw.pop("lr", 3e-3)), verbose=0, rng=self.seed,
                          callbacks=[_EpochBar(name, n, self.verbose)], **kw)
-        return not _training_failed("tour", [hist], f" ({name}); the tour stops here")
+        return not report_failed_runs("tour", [hist], f" ({name}); the tour stops here")
 
     def mse(self, model: Any, X: Any, target: Any = None) -> float:
         rec = np.asarray(model.reconstruct(X), dtype=np.float64)
@@ -160,11 +158,10 @@ def _linear(t: _Tour) -> bool:
     from npae import linear
 
     kw = {} if t.epochs is None else {"epochs": t.epochs}
-    from npae.cli import _training_failed
 
     table = linear.compare(t.X, ks=(2, 4, 6), X_test=t.Xte, rng=t.seed, **kw)
     diverged = [h for hs in table.histories.values() for h in hs if h.diverged]
-    if _training_failed("tour", diverged, " (linear autoencoder); the tour stops here"):
+    if report_failed_runs("tour", diverged, " (linear autoencoder); the tour stops here"):
         return False
     print(f"\n== linear autoencoder, PCA and SVD (test MSE per pixel)\n{table}")
     header = ("k", "linear AE", "PCA", "SVD", "SVD, uncentred", "max angle (deg)")
@@ -358,14 +355,13 @@ def full(out: Path, *, seed: int = 0, verbose: int = 1, epochs: int | None = Non
     """The whole course on the digits; returns the exit status (1: a check failed or a
     training run diverged). ``epochs`` overrides every model's number of epochs (a
     smoke test); by default each model gets its own."""
-    from npae.cli import _divergence_reported_here
 
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     t = _Tour(out, seed, verbose, epochs)
     print(f"digits: {len(t.X)} training and {len(t.Xte)} test images of 8x8 pixels")
     status = 0
-    with _divergence_reported_here():
+    with divergence_reported_by_caller():
         for step in STEPS:
             if not step(t):
                 status = 1

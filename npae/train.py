@@ -2,19 +2,74 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+import sys
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 from tqdm.auto import tqdm
 
+from npae.arguments import as_generator, is_int
 from npae.backend import get_array_module
-from npae.layers.base import as_generator
 from npae.optim import Adam
 
-__all__ = ["History", "Callback", "EarlyStopping", "fit"]
+__all__ = ["Trainable", "SupervisedTrainable", "History", "Callback", "EarlyStopping", "fit",
+           "divergence_reported_by_caller", "report_failed_runs"]
+
+
+@runtime_checkable
+class Trainable(Protocol):
+    """What :func:`fit` asks of a model (:class:`~npae.models.Autoencoder` and
+    :class:`~npae.models.Classifier` follow it; so may a model of your own).
+
+    ``batch`` below is ``(x,)``, or ``(x, y)`` for a model whose ``supervised`` is true,
+    already validated by ``check_data`` (and ``check_labels``) and on the model's backend.
+    """
+
+    #: True when the model learns from labels (``fit`` then needs ``y``).
+    supervised: ClassVar[bool]
+    #: Loss parts shown beside the loss in the progress bar (a classifier's accuracy).
+    metrics: ClassVar[tuple[str, ...]]
+    #: The model's own generator: shuffling and noise when ``fit`` is given no ``rng``.
+    rng: np.random.Generator
+
+    def parameters(self) -> Iterator[tuple[str, Any, Any]]:
+        """``(name, param, grad)`` of every trainable array; the optimizer updates them."""
+        ...
+
+    def check_data(self, x: Any, owner: str | None = None, name: str = "x", *,
+                   training: bool = False) -> Any:
+        """Validate a data set once (dtype, NaN/Inf, range) and move it to the backend."""
+        ...
+
+    def batch_loss(self, *batch: Any, rng: np.random.Generator, backward: bool
+                   ) -> tuple[float, dict[str, float]]:
+        """``(total, parts)`` of one validated batch; with ``backward`` the gradients are
+        written into the parameters' ``grad`` arrays."""
+        ...
+
+    def evaluate_batches(self, *data: Any, batch_size: int, rng: Any) -> dict[str, float]:
+        """Per-sample means of the loss parts over validated data, nothing updated."""
+        ...
+
+    def sample_weighted(self, total: float, parts: dict[str, float], w: int
+                        ) -> dict[str, float]:
+        """A batch of ``w`` samples' share of the per-sample means over many batches."""
+        ...
+
+
+@runtime_checkable
+class SupervisedTrainable(Trainable, Protocol):
+    """A :class:`Trainable` that learns from labels (``supervised = True``)."""
+
+    def check_labels(self, y: Any, owner: str, name: str = "y", n: int | None = None
+                     ) -> Any:
+        """Validate labels once (integers in range, ``n`` of them) and move them."""
+        ...
 
 
 @dataclass
@@ -104,11 +159,11 @@ def _what(total: float, parts: dict) -> str:
     return f"{total} ({parts['cause']})" if "cause" in parts else f"{total}"
 
 
-def _checked(model: Any, X: Any, y: Any, owner: str, what: str) -> tuple:
+def _checked(model: Trainable, X: Any, y: Any, owner: str, what: str) -> tuple:
     """The batch arrays of a data set, validated once: ``(X,)``, or ``(X, y)`` for a
     model that learns from labels (``model.supervised``)."""
     X = model.check_data(X, owner, what, training=True)
-    if not getattr(model, "supervised", False):
+    if not model.supervised:
         if y is not None:
             raise ValueError(f"{owner}: {type(model).__name__} learns without labels; "
                              f"do not pass labels with {what}")
@@ -120,16 +175,17 @@ def _checked(model: Any, X: Any, y: Any, owner: str, what: str) -> tuple:
                                  X.shape[0])
 
 
-def fit(model: Any, X: Any, epochs: int = 10, batch_size: int = 128, optimizer: Any = None,
+def fit(model: Trainable, X: Any, epochs: int = 10, batch_size: int = 128, optimizer: Any = None,
         validation: Any = None, *, y: Any = None, callbacks: list[Callback] | tuple = (),
         verbose: int = 1, rng: Any = None, shuffle: bool = True) -> History:
     """Train ``model`` on ``X`` with shuffled minibatches.
 
     Parameters
     ----------
-    model : Autoencoder or Classifier (any model with ``_loss``, ``_evaluate``,
-        ``parameters``, ``check_data``, ``sample_weighted``; and ``check_labels`` when
-        its ``supervised`` attribute is true)
+    model : Trainable
+        An :class:`~npae.models.Autoencoder` or :class:`~npae.models.Classifier`, or any
+        model that follows :class:`Trainable` (:class:`SupervisedTrainable` when its
+        ``supervised`` is true).
     X : array (N, ...)
         Training data, floats in the model's expected range. It is validated once
         (dtype, NaN/Inf, range) and moved to the active backend once.
@@ -162,13 +218,13 @@ def fit(model: Any, X: Any, epochs: int = 10, batch_size: int = 128, optimizer: 
     """
     name = type(model).__name__
     for arg, value, low in (("epochs", epochs, 0), ("batch_size", batch_size, 1)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        if not is_int(value) or value < low:
             raise ValueError(f"{name}.fit: {arg} must be an int >= {low}, got {value!r}")
     data = _checked(model, X, y, f"{name}.fit", "X")
     X = data[0]
     V = None
     if validation is not None:
-        supervised = getattr(model, "supervised", False)
+        supervised = model.supervised
         if supervised and not (isinstance(validation, (tuple, list)) and len(validation) == 2):
             raise ValueError(f"{name}.fit: validation must be a pair (X_val, y_val) for a model "
                              f"that learns from labels, got {type(validation).__name__}")
@@ -199,7 +255,7 @@ def fit(model: Any, X: Any, epochs: int = 10, batch_size: int = 128, optimizer: 
     def finite_loss(batch, backward):
         try:
             with np.errstate(over="raise", invalid="raise"):
-                return model._loss(*batch, rng=g if backward else as_generator(0),
+                return model.batch_loss(*batch, rng=g if backward else as_generator(0),
                                    backward=backward)
         except FloatingPointError as err:
             return math.nan, {"cause": str(err)}
@@ -231,7 +287,7 @@ def fit(model: Any, X: Any, epochs: int = 10, batch_size: int = 128, optimizer: 
                 sums[k] = sums.get(k, 0.0) + v
             if b % 10 == 0:
                 # metrics the model reports (a classifier's accuracy) show beside the loss
-                shown = {k: f"{parts[k]:.3f}" for k in getattr(model, "metrics", ()) if k in parts}
+                shown = {k: f"{parts[k]:.3f}" for k in model.metrics if k in parts}
                 bar.set_postfix(loss=f"{total:.4g}", **shown, refresh=False)
         bar.close()
         if history.diverged:
@@ -239,7 +295,7 @@ def fit(model: Any, X: Any, epochs: int = 10, batch_size: int = 128, optimizer: 
         logs = {k: v / n for k, v in sums.items()}
         if V is not None:
             logs.update({f"val_{k}": v for k, v in
-                         model._evaluate(*V, batch_size=1024, rng=0).items()})
+                         model.evaluate_batches(*V, batch_size=1024, rng=0).items()})
             if not all(map(math.isfinite, logs.values())):
                 diverge(f"the validation loss became {logs['val_loss']} after epoch "
                         f"{epoch + 1}", True)
@@ -259,3 +315,23 @@ def fit(model: Any, X: Any, epochs: int = 10, batch_size: int = 128, optimizer: 
     for cb in callbacks:
         cb.on_train_end(model)
     return history
+
+
+@contextlib.contextmanager
+def divergence_reported_by_caller() -> Iterator[None]:
+    """Silence :func:`fit`'s divergence warning inside the block, for a caller (the
+    ``npae`` command) that reports it itself, once, with no file name and source line
+    (:func:`report_failed_runs`)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*\.fit diverged", category=RuntimeWarning)
+        yield
+
+
+def report_failed_runs(command: str, histories: list[History], note: str = "") -> bool:
+    """Report on stderr each run of ``npae <command>`` that diverged or logged no epoch;
+    True if there was one."""
+    failed = [h for h in histories if h.diverged or "loss" not in h]
+    for h in failed:
+        print(f"npae {command}: training {h.stop_reason or 'logged no epoch'}{note}",
+              file=sys.stderr)
+    return bool(failed)

@@ -391,3 +391,57 @@ def test_dense_layers_hidden_must_be_a_list():
     with pytest.raises(TypeError, match=r"dense_layers: hidden must be a list of layer widths "
                                         r"\(e\.g\. \[256, 64\], or \[\] for none\), got 32"):
         dense_autoencoder(64, 32, 8)
+
+
+def test_the_models_follow_the_training_protocol():
+    from npae.models import Classifier, dense_vae
+    from npae.train import SupervisedTrainable, Trainable
+
+    ae = dense_autoencoder(6, [5], 3, rng=0)
+    vae = dense_vae(6, [5], 2, rng=0)
+    clf = Classifier(ae.encoder, Dense(3, 2, rng=0), rng=0)
+    for model in (ae, vae, clf):
+        assert isinstance(model, Trainable), type(model).__name__
+    assert isinstance(clf, SupervisedTrainable) and clf.supervised
+    assert not ae.supervised and not isinstance(ae, SupervisedTrainable)
+
+
+def test_fit_drives_a_model_of_ones_own_through_the_protocol():
+    """A model that is no npae class, only the protocol, trains: fit asks for nothing else."""
+    from npae.arguments import as_generator
+
+    class Mean:  # learns the mean of the data: loss = mean (x - m)^2
+        supervised = False
+        metrics = ()
+
+        def __init__(self):
+            self.rng = as_generator(0)
+            self.m = np.zeros(3)
+            self.g = np.zeros(3)
+
+        def parameters(self):
+            yield "m", self.m, self.g
+
+        def check_data(self, x, owner=None, name="x", *, training=False):
+            return np.asarray(x, dtype=np.float64)
+
+        def batch_loss(self, x, *, rng, backward):
+            d = self.m - x
+            if backward:
+                self.g[...] = 2 * d.mean(axis=0) / d.shape[1]
+            return float((d * d).mean()), {}
+
+        def evaluate_batches(self, X, *, batch_size, rng):
+            return {"loss": self.batch_loss(X, rng=rng, backward=False)[0]}
+
+        def sample_weighted(self, total, parts, w):
+            return {"loss": total * w}
+
+    from npae.train import Trainable, fit
+
+    model = Mean()
+    assert isinstance(model, Trainable)
+    X = np.random.default_rng(1).normal(2.0, 0.1, size=(64, 3))
+    fit(model, X, epochs=200, batch_size=64, optimizer=SGD(0.5), verbose=0)
+    # the minimiser of the mean squared distance is the sample mean
+    np.testing.assert_allclose(model.m, X.mean(axis=0), atol=1e-6)

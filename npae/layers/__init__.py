@@ -1,4 +1,8 @@
-"""Layers with explicit forward and backward passes (see :mod:`npae.layers.base`)."""
+"""Layers with explicit forward and backward passes (the protocol: :mod:`npae.layers.base`).
+
+One module per family: :mod:`~npae.layers.dense`, :mod:`~npae.layers.activations`,
+:mod:`~npae.layers.conv`, :mod:`~npae.layers.pooling`, :mod:`~npae.layers.shape`.
+"""
 
 from npae.layers.activations import (
     Activation,
@@ -10,19 +14,15 @@ from npae.layers.activations import (
     Tanh,
     get_activation,
 )
-from npae.layers.base import LAYERS, Layer
+from npae.layers.base import Layer
+from npae.layers.conv import Conv2D, ConvTranspose2D
 from npae.layers.dense import Dense
+from npae.layers.pooling import MaxPool2D, Upsample2D
 from npae.layers.shape import Flatten, Reshape
+from npae.registry import LAYERS
 
 __all__ = [
     "LAYERS", "Layer", "Dense", "Activation", "Identity", "ReLU", "LeakyReLU", "Sigmoid",
-    "Tanh", "Softplus", "get_activation", "Flatten", "Reshape",
+    "Tanh", "Softplus", "get_activation", "Flatten", "Reshape", "Conv2D", "ConvTranspose2D",
+    "MaxPool2D", "Upsample2D",
 ]
-
-try:  # convolutional layers live in their own files
-    from npae.layers.conv import Conv2D, ConvTranspose2D  # noqa: F401
-    from npae.layers.pooling import MaxPool2D, Upsample2D  # noqa: F401
-
-    __all__ += ["Conv2D", "ConvTranspose2D", "MaxPool2D", "Upsample2D"]
-except ImportError:  # pragma: no cover - while they are being written
-    pass

@@ -8,8 +8,8 @@ layer is ``diag(f'(a)) W^T``, and its gradient brings in ``f''(a)``.
 
 from __future__ import annotations
 
-from npae.backend import get_array_module
-from npae.layers.base import Array, Layer
+from npae.backend import Array, get_array_module
+from npae.layers.base import Layer
 
 
 def sigmoid(a: Array, e: Array | None = None) -> Array:

@@ -1,4 +1,4 @@
-"""The layer protocol, and the small helpers every layer shares.
+"""The layer protocol: the :class:`Layer` base class.
 
 A layer maps an input ``x`` to an output ``y`` and, given the upstream gradient
 ``dy = dL/dy``, returns ``dx = dL/dx`` and writes ``dL/dtheta`` for each of its
@@ -10,128 +10,26 @@ trainable arrays into ``grads``. It keeps what ``backward`` needs from the last
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
-from numbers import Real
 from typing import Any, ClassVar
 
 import numpy as np
 
 from npae import backend
 
-Array = Any  # numpy.ndarray or cupy.ndarray
+# Kept importable from here, where npae 0.1 had them (tutorial 09 and users' own layers
+# import them from this module); their homes are npae.arguments and npae.registry.
+from npae.arguments import as_generator, as_pair, check_float_dtype, check_real  # noqa: F401
+from npae.backend import Array
+from npae.registry import (  # noqa: F401
+    LAYERS,
+    MODELS,
+    qualified_name,
+    register,
+    registered_name,
+)
 
-#: Every layer class by name, so a saved architecture can be rebuilt (see :func:`register`).
-LAYERS: dict[str, type[Layer]] = {}
-#: Every model class by name (filled by ``npae.models.Autoencoder``'s subclass hook). It
-#: lives here, beside ``LAYERS``, so that :mod:`npae.io` and :mod:`npae.models` both reach
-#: it without importing each other.
-MODELS: dict[str, type] = {}
-
-
-def qualified_name(cls: type) -> str:
-    """``"module.QualName"`` of a class, e.g. ``"npae.layers.dense.Dense"``."""
-    return f"{cls.__module__}.{cls.__qualname__}"
-
-
-def _is_npae(cls: type) -> bool:
-    return cls.__module__ == "npae" or cls.__module__.startswith("npae.")
-
-
-def register(registry: dict[str, type], cls: type) -> str:
-    """Enter ``cls`` in ``registry`` (``LAYERS`` or ``MODELS``) and return its key.
-
-    A class takes its bare name when that name is free, or held by an earlier
-    definition of the same ``module.QualName`` (a notebook cell run again, a
-    module reloaded). Otherwise it is entered under its qualified name, so a
-    user's ``class Dense(Layer)`` never displaces npae's ``Dense``: the bare
-    name goes on meaning what saved files mean by it. npae's own classes always
-    take their bare name; a user class that held it first (possible only when a
-    npae module is imported late) moves to its qualified name.
-
-    Parameters
-    ----------
-    registry : dict
-        Name -> class.
-    cls : type
-        The class to enter.
-
-    Returns
-    -------
-    str
-        The key ``cls`` is now found under (what :mod:`npae.io` saves).
-    """
-    name, qualified = cls.__name__, qualified_name(cls)
-    holder = registry.get(name)
-    if holder is None or holder is cls or qualified_name(holder) == qualified:
-        registry[name] = cls
-        return name
-    if _is_npae(cls) and not _is_npae(holder):
-        registry[qualified_name(holder)] = holder
-        registry[name] = cls
-        return name
-    registry[qualified] = cls
-    return qualified
-
-
-def registered_name(registry: dict[str, type], cls: type) -> str | None:
-    """The key under which ``registry`` holds ``cls``, or None if it does not."""
-    for key in (cls.__name__, qualified_name(cls)):
-        if registry.get(key) is cls:
-            return key
-    return None
-
-
-def as_generator(rng: np.random.Generator | int | None) -> np.random.Generator:
-    """A ``numpy.random.Generator`` from a generator, a seed, or None (fresh entropy)."""
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if rng is None or isinstance(rng, (int, np.integer)):
-        return np.random.default_rng(rng)
-    raise TypeError(
-        f"npae: rng must be a numpy.random.Generator, an int seed or None, got {type(rng).__name__}"
-    )
-
-
-def as_pair(value: int | tuple[int, int], name: str, owner: str) -> tuple[int, int]:
-    """``3 -> (3, 3)``; ``(3, 2) -> (3, 2)``; anything else is refused."""
-    if isinstance(value, (int, np.integer)):
-        return int(value), int(value)
-    try:
-        a, b = value
-        return int(a), int(b)
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"{owner}: {name} must be an int or an (h, w) pair, got {value!r}") from None
-
-
-def check_real(value: Any, owner: str, name: str, expected: str, low: float,
-               high: float = math.inf, *, low_open: bool = False, high_open: bool = True
-               ) -> float:
-    """``value`` as a Python float after checking it is a real number in the given interval.
-
-    Any real number type is accepted (``int``, ``float``, NumPy scalars such as
-    ``np.float32``); ``bool``, strings, ``None`` and arrays are refused with a
-    ``TypeError``, NaN, infinities and values outside ``[low, high)`` (ends open or
-    closed as given) with a ``ValueError``. Both messages read
-    ``"{owner}: {name} must be {expected}, got {value!r}"``.
-    """
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"{owner}: {name} must be {expected}, got {value!r}")
-    v = float(value)
-    above = v > low if low_open else v >= low
-    below = v < high if high_open else v <= high
-    if not (math.isfinite(v) and above and below):
-        raise ValueError(f"{owner}: {name} must be {expected}, got {value!r}")
-    return v
-
-
-def check_float_dtype(dtype: Any, owner: str) -> np.dtype:
-    """``np.dtype(dtype)`` if it is a floating type; ``TypeError`` naming ``owner`` if not."""
-    dt = np.dtype(dtype)
-    if dt.kind != "f":
-        raise TypeError(f"{owner}: dtype must be a floating type, got {dt}")
-    return dt
+__all__ = ["Array", "Layer", "new_param"]
 
 
 class Layer:
@@ -140,7 +38,7 @@ class Layer:
     Subclasses record their constructor arguments with ``self._config`` (JSON
     values only) so that :mod:`npae.io` can rebuild them as ``cls(**config)``;
     ``npae.save`` refuses a layer it could not rebuild. Each subclass is entered
-    in ``LAYERS`` by :func:`register`.
+    in ``LAYERS`` by :func:`npae.registry.register`.
     """
 
     params: dict[str, Array]

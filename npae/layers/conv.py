@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 
+from npae.arguments import as_generator, as_pair, check_float_dtype
+from npae.backend import Array
 from npae.im2col import (
     Workspace,
     conv2d_forward,
@@ -23,7 +25,7 @@ from npae.im2col import (
     pixel_rows,
     sum_rows,
 )
-from npae.layers.base import Array, Layer, as_generator, as_pair, check_float_dtype, new_param
+from npae.layers.base import Layer, new_param
 
 
 class _ConvBase(Layer):

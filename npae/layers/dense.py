@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from npae.layers.base import Array, Layer, as_generator, check_float_dtype, new_param
+from npae.arguments import as_generator, check_float_dtype, is_int
+from npae.backend import Array
+from npae.layers.base import Layer, new_param
 
 
 class Dense(Layer):
@@ -32,7 +34,7 @@ class Dense(Layer):
         super().__init__()
         sizes = (in_features, out_features)
         # int() would turn 4.7 into 4 and True into 1: only integer types are sizes
-        if any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) for v in sizes):
+        if any(not is_int(v) for v in sizes):
             raise TypeError(
                 f"Dense: in_features and out_features must be integers, "
                 f"got {in_features!r} and {out_features!r}")

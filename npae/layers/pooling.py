@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from npae.backend import get_array_module
+from npae.arguments import as_pair
+from npae.backend import Array, get_array_module
 from npae.im2col import channels_last, conv_output_size, empty_image, is_channels_last
-from npae.layers.base import Array, Layer, as_pair
+from npae.layers.base import Layer
 
 
 def _check_scale(pair: tuple[int, int], name: str, owner: str) -> tuple[int, int]:

@@ -6,9 +6,10 @@ from typing import Any
 
 import numpy as np
 
-from npae.backend import get_array_module
+from npae.arguments import is_int
+from npae.backend import Array, get_array_module
 from npae.im2col import channels_last, is_channels_last
-from npae.layers.base import Array, Layer
+from npae.layers.base import Layer
 
 
 def _check_shape(shape: Any, owner: str) -> tuple[int, ...]:
@@ -19,7 +20,7 @@ def _check_shape(shape: Any, owner: str) -> tuple[int, ...]:
         entries = tuple(entries)
     except TypeError:
         raise TypeError(f"{owner}: shape must be {expected}, got {shape!r}") from None
-    if any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) for s in entries):
+    if any(not is_int(s) for s in entries):
         raise TypeError(f"{owner}: shape must be {expected}, got {shape!r}")
     if any(s < 1 and s != -1 for s in entries) or entries.count(-1) > 1:
         raise ValueError(f"{owner}: shape must be {expected}, got {shape!r}")

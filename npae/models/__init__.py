@@ -1,6 +1,6 @@
 """Autoencoder models: plain, denoising, sparse, contractive, convolutional, variational."""
 
-from npae.models import variational  # noqa: F401  (DESIGN: models.variational.reparameterize)
+from npae.models import variational  # noqa: F401  (models.variational.reparameterize is public API)
 from npae.models.autoencoder import (
     MODELS,
     Autoencoder,

@@ -18,12 +18,15 @@ from typing import Any
 import numpy as np
 
 from npae import backend
+from npae.arguments import as_generator, is_int
+from npae.backend import Array
 from npae.io import load_parameters, save
 from npae.layers.activations import Sigmoid, get_activation
-from npae.layers.base import MODELS, Array, Layer, as_generator, register
+from npae.layers.base import Layer
 from npae.layers.dense import Dense
 from npae.losses import bce, bce_with_logits, mse
 from npae.network import Sequential
+from npae.registry import MODELS, register
 
 __all__ = ["MODELS", "Autoencoder", "dense_layers", "dense_autoencoder", "check_data",
            "read_parts"]
@@ -88,6 +91,11 @@ class Autoencoder:
     rng : Generator or int, optional
         Source of all randomness of the model (noise, shuffling, sampling).
     """
+
+    #: :class:`npae.train.Trainable`: learns without labels, and shows no metric besides
+    #: the loss in the progress bar.
+    supervised = False
+    metrics: tuple[str, ...] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -163,16 +171,16 @@ class Autoencoder:
         model's own generator is used.
         """
         x = self.check_data(x, f"{type(self).__name__}.loss", training=True)
-        return self._loss(x, self.rng if rng is None else as_generator(rng), backward)
+        return self.batch_loss(x, self.rng if rng is None else as_generator(rng), backward)
 
-    def _loss(self, x: Array, rng: np.random.Generator, backward: bool
-              ) -> tuple[float, dict[str, float]]:
+    def batch_loss(self, x: Array, rng: np.random.Generator, backward: bool
+                   ) -> tuple[float, dict[str, float]]:
         """:meth:`loss` on data already validated (the training loop's path)."""
         x_in = self.corrupt(x, rng)
         h = self.encoder.forward(x_in, training=backward)
-        x_hat = self.decoder.forward(h, training=backward)
+        x_hat, logits = self.decoder.forward_to_last(h, training=backward)
         parts = {}
-        parts["reconstruction"], d_out, fused = self.reconstruction_loss(x_hat, x)
+        parts["reconstruction"], d_out, fused = self.reconstruction_loss(x_hat, x, logits)
         code_parts, dh_penalty = self.code_penalty(h, backward)
         parts.update(code_parts)
         enc_parts, enc_grads = self.encoder_penalty(x_in, backward)
@@ -188,15 +196,16 @@ class Autoencoder:
                 self.encoder.add_to_grads(enc_grads)
         return read_parts(sum(parts.values()), parts)
 
-    def reconstruction_loss(self, x_hat: Array, x: Array) -> tuple[Array, Array, bool]:
-        """``(value, gradient, fused)``, the value unread (a 0-d array); ``fused`` means
-        the gradient is with respect to the input of the decoder's final Sigmoid (see
-        the class docstring)."""
+    def reconstruction_loss(self, x_hat: Array, x: Array, logits: Array | None = None
+                            ) -> tuple[Array, Array, bool]:
+        """``(value, gradient, fused)``, the value unread (a 0-d array); ``logits`` is the
+        input of the decoder's last layer. ``fused`` means the gradient is with respect to
+        the input of the decoder's final Sigmoid (see the class docstring)."""
         if self.loss_name == "mse":
             return (*mse.on_device(x_hat, x, self.reduction), False)
-        last = self.decoder.layers[-1]
-        if isinstance(last, Sigmoid):
-            return (*bce_with_logits.on_device(last._a, x, self.reduction, check=False), True)
+        if logits is not None and self.decoder.layers and isinstance(self.decoder.layers[-1],
+                                                                       Sigmoid):
+            return (*bce_with_logits.on_device(logits, x, self.reduction, check=False), True)
         return (*bce.on_device(x_hat, x, self.reduction, check=False), False)
 
     # -- hooks for the regularized variants ----------------------------------
@@ -206,7 +215,7 @@ class Autoencoder:
 
     def code_penalty(self, h: Array, backward: bool) -> tuple[dict[str, Any], Array | None]:
         """A penalty on the code: ``({name: value}, dh)``; none here. Values may be 0-d
-        arrays: ``_loss`` reads all of a batch's values in one copy."""
+        arrays: ``batch_loss`` reads all of a batch's values in one copy."""
         return {}, None
 
     def encoder_penalty(self, x: Array, backward: bool
@@ -222,19 +231,19 @@ class Autoencoder:
         uses the same corruption every time it is measured.
         """
         name = f"{type(self).__name__}.evaluate"
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
+        if not is_int(batch_size) \
                 or batch_size < 1:
             raise ValueError(f"{name}: batch_size must be a positive int, got {batch_size!r}")
-        return self._evaluate(self.check_data(X, name, "X", training=True), batch_size, rng)
+        return self.evaluate_batches(self.check_data(X, name, "X", training=True), batch_size, rng)
 
-    def _evaluate(self, X: Array, batch_size: int, rng: Any) -> dict[str, float]:
+    def evaluate_batches(self, X: Array, batch_size: int, rng: Any) -> dict[str, float]:
         """:meth:`evaluate` on data already validated (``fit``'s validation set)."""
         g = as_generator(rng)
         sums: dict[str, float] = {}
         n = X.shape[0]
         for start in range(0, n, batch_size):
             xb = X[start:start + batch_size]
-            total, parts = self._loss(xb, g, backward=False)
+            total, parts = self.batch_loss(xb, g, backward=False)
             for k, v in self.sample_weighted(total, parts, xb.shape[0]).items():
                 sums[k] = sums.get(k, 0.0) + v
         return {k: v / n for k, v in sums.items()}

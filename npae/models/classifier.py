@@ -34,15 +34,17 @@ from typing import Any
 import numpy as np
 
 from npae import backend
+from npae.arguments import as_generator, is_int
+from npae.backend import Array
 from npae.layers.activations import Activation, get_activation
-from npae.layers.base import Array, Layer, as_generator, register
+from npae.layers.base import Layer
 from npae.layers.dense import Dense
 from npae.layers.shape import Flatten
 from npae.losses import softmax_cross_entropy
 from npae.models.autoencoder import MODELS, check_data, read_parts
-from npae.models.variational import VAE, _output_width
-from npae.models.variational import _flat_layers as _leaves
-from npae.network import Sequential
+from npae.models.variational import VAE
+from npae.network import Sequential, leaf_layers, output_width
+from npae.registry import register
 
 __all__ = ["Classifier", "classifier_from", "check_labels"]
 
@@ -119,7 +121,7 @@ class Classifier:
     @property
     def n_classes(self) -> int | None:
         """The number of classes when the head's last Dense layer fixes it."""
-        return _output_width(self.head)
+        return output_width(self.head)
 
     @property
     def dtype(self) -> np.dtype:
@@ -193,10 +195,10 @@ class Classifier:
         (``rng`` is accepted for the common model interface; nothing here is random)."""
         x = self.check_data(x, "Classifier.loss", "x", training=True)
         y = self.check_labels(y, "Classifier.loss", "y", x.shape[0])
-        return self._loss(x, y, rng=None, backward=backward)
+        return self.batch_loss(x, y, rng=None, backward=backward)
 
-    def _loss(self, x: Array, y: Array, rng: Any, backward: bool
-              ) -> tuple[float, dict[str, float]]:
+    def batch_loss(self, x: Array, y: Array, rng: Any, backward: bool
+                   ) -> tuple[float, dict[str, float]]:
         """:meth:`loss` on data already validated (the training loop's path)."""
         z = self._logits(x, training=backward)
         value, dz = softmax_cross_entropy.on_device(z, y, "mean", check=False)
@@ -213,13 +215,13 @@ class Classifier:
         """Mean cross-entropy (``"loss"``) and ``"accuracy"`` over ``(X, y)``."""
         X = self.check_data(X, "Classifier.evaluate", "X")
         y = self.check_labels(y, "Classifier.evaluate", "y", X.shape[0])
-        return self._evaluate(X, y, batch_size=batch_size, rng=None)
+        return self.evaluate_batches(X, y, batch_size=batch_size, rng=None)
 
-    def _evaluate(self, X: Array, y: Array, batch_size: int, rng: Any) -> dict[str, float]:
+    def evaluate_batches(self, X: Array, y: Array, batch_size: int, rng: Any) -> dict[str, float]:
         sums: dict[str, float] = {}
         for start in range(0, X.shape[0], batch_size):
             sl = slice(start, start + batch_size)
-            total, parts = self._loss(X[sl], y[sl], rng=None, backward=False)
+            total, parts = self.batch_loss(X[sl], y[sl], rng=None, backward=False)
             for k, v in self.sample_weighted(total, parts, X[sl].shape[0]).items():
                 sums[k] = sums.get(k, 0.0) + v
         return {k: v / X.shape[0] for k, v in sums.items()}
@@ -266,7 +268,7 @@ def _encoder_of(model: Any) -> Sequential:
         raise TypeError(f"classifier_from: autoencoder must be an autoencoder (with an "
                         f".encoder), a stack with an .encoder, or a Sequential, got "
                         f"{type(model).__name__}")
-    leaves = _leaves(copy.deepcopy(encoder))
+    leaves = leaf_layers(copy.deepcopy(encoder))
     if isinstance(model, VAE):
         leaves = _mu_head(leaves, model.latent_dim)
     return Sequential(*leaves)
@@ -293,7 +295,7 @@ def _mu_head(leaves: list[Layer], L: int) -> list[Layer]:
 def _code_shape(encoder: Sequential, input_shape: Any) -> tuple[int, ...]:
     """The shape of one code: from the last Dense layer, else by a forward pass on one
     zero sample of ``input_shape``."""
-    width = _output_width(encoder)
+    width = output_width(encoder)
     if width is not None:
         return (width,)
     if input_shape is None:
@@ -335,7 +337,7 @@ def classifier_from(autoencoder: Any, n_classes: int, hidden: tuple[int, ...] | 
     -------
     Classifier
     """
-    if isinstance(n_classes, bool) or not isinstance(n_classes, (int, np.integer)) \
+    if not is_int(n_classes) \
             or n_classes < 2:
         raise ValueError(f"classifier_from: n_classes must be an int >= 2, got {n_classes!r}")
     if isinstance(hidden, (int, np.integer)) or not isinstance(hidden, (list, tuple)):

@@ -16,9 +16,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from npae.layers.base import Array, Layer
+from npae.arguments import check_hyper, is_int
+from npae.backend import Array
+from npae.layers.base import Layer
 from npae.models.autoencoder import Autoencoder
-from npae.penalties import MAX_JACOBIAN_ELEMENTS, _check_hyper, _encoder_steps, contractive
+from npae.penalties import MAX_JACOBIAN_ELEMENTS, contractive, encoder_steps
 
 __all__ = ["ContractiveAutoencoder"]
 
@@ -50,12 +52,12 @@ class ContractiveAutoencoder(Autoencoder):
                  rng: Any = None) -> None:
         super().__init__(encoder, decoder, loss, reduction=reduction, rng=rng)
         name = type(self).__name__
-        self.lam = _check_hyper(lam, "lam", name)
-        if isinstance(max_jacobian_elements, bool) or int(max_jacobian_elements) < 1:
+        self.lam = check_hyper(lam, name, "lam")
+        if not is_int(max_jacobian_elements) or max_jacobian_elements < 1:
             raise ValueError(f"{name}: max_jacobian_elements must be a positive int, "
                              f"got {max_jacobian_elements!r}")
         self.max_jacobian_elements = int(max_jacobian_elements)
-        _encoder_steps(self.encoder, name)  # refuse an encoder the penalty cannot handle now
+        encoder_steps(self.encoder, name)  # refuse an encoder the penalty cannot handle now
 
     def config(self) -> dict[str, Any]:
         return {**super().config(), "lam": self.lam,

@@ -44,9 +44,10 @@ from typing import Any
 
 import numpy as np
 
+from npae.arguments import as_generator, is_int
 from npae.im2col import conv_output_size, conv_transpose_output_size
 from npae.layers.activations import get_activation
-from npae.layers.base import Layer, as_generator
+from npae.layers.base import Layer
 from npae.layers.conv import Conv2D, ConvTranspose2D
 from npae.layers.dense import Dense
 from npae.layers.shape import Flatten, Reshape
@@ -62,7 +63,7 @@ def _positive_ints(value: Any, name: str, length: int | None = None) -> tuple[in
     """``value`` as a tuple of ints >= 1 (of ``length`` entries if given), or a ValueError."""
     try:
         items = tuple(value)
-        ok = all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1
+        ok = all(is_int(v) and v >= 1
                  for v in items)
     except TypeError:
         items, ok = (), False

@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from npae.layers.base import Array, Layer
+from npae.backend import Array
+from npae.layers.base import Layer
 from npae.models.autoencoder import Autoencoder
 from npae.noise import Noise, make_noise
 

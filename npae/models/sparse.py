@@ -31,11 +31,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from npae.arguments import check_hyper
+from npae.backend import Array
 from npae.layers.activations import Sigmoid
-from npae.layers.base import Array, Layer
+from npae.layers.base import Layer
 from npae.models.autoencoder import Autoencoder
-from npae.network import Sequential
-from npae.penalties import _check_hyper, kl_sparsity, l1_activity
+from npae.network import leaf_layers
+from npae.penalties import kl_sparsity, l1_activity
 
 __all__ = ["SparseAutoencoder"]
 
@@ -83,13 +85,12 @@ class SparseAutoencoder(Autoencoder):
                              f"penalty={penalty!r} (its weight is {weight})")
         value = {k: self.DEFAULTS[k] if v is None else v for k, v in given.items()}
         self.penalty = penalty
-        self.rho = _check_hyper(value["rho"], "rho", name, open_interval=True)
-        self.beta = _check_hyper(value["beta"], "beta", name)
-        self.lam = _check_hyper(value["lam"], "lam", name)
+        self.rho = check_hyper(value["rho"], name, "rho", open_interval=True)
+        self.beta = check_hyper(value["beta"], name, "beta")
+        self.lam = check_hyper(value["lam"], name, "lam")
         if penalty == "kl":
-            last: Any = self.encoder
-            while isinstance(last, Sequential):  # the last layer, inside nested Sequentials
-                last = last.layers[-1] if last.layers else None
+            leaves = leaf_layers(self.encoder)  # the last layer, inside nested Sequentials
+            last = leaves[-1] if leaves else None
             if not isinstance(last, Sigmoid):
                 raise ValueError(
                     f"{name}: penalty='kl' needs a code in (0, 1) (the mean activation is "

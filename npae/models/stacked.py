@@ -34,12 +34,14 @@ from typing import Any
 
 import numpy as np
 
-from npae.layers.base import Array, Layer, as_generator
+from npae.arguments import as_generator, is_int
+from npae.backend import Array
+from npae.layers.base import Layer
 from npae.models.autoencoder import Autoencoder, check_data, dense_autoencoder
 from npae.models.contractive import ContractiveAutoencoder
 from npae.models.denoising import DenoisingAutoencoder
 from npae.models.sparse import SparseAutoencoder
-from npae.network import Sequential
+from npae.network import Sequential, map_layers
 from npae.train import History
 
 __all__ = ["KINDS", "Stack", "pretrain_stack", "unroll", "copy_layer"]
@@ -56,12 +58,13 @@ def copy_layer(layer: Layer) -> Layer:
     Rebuilt from ``config()`` rather than deep-copied, so the copy does not drag the
     original's cache (the input of its last forward pass, possibly a whole data set).
     """
-    if isinstance(layer, Sequential):
-        return Sequential(*[copy_layer(sub) for sub in layer.layers])
-    new = type(layer)(**layer.config())
-    for key, p in layer.params.items():
-        new.params[key][...] = p
-    return new
+    def copy_one(leaf: Layer) -> Layer:
+        new = type(leaf)(**leaf.config())
+        for key, p in leaf.params.items():
+            new.params[key][...] = p
+        return new
+
+    return map_layers(copy_one, layer)
 
 
 @dataclass
@@ -142,7 +145,7 @@ def _check_sizes(sizes: Any) -> tuple[int, ...]:
     if len(sizes) == 0:
         raise ValueError("pretrain_stack: sizes must name at least one layer width, got []")
     for i, s in enumerate(sizes):
-        if isinstance(s, bool) or not isinstance(s, (int, np.integer)):
+        if not is_int(s):
             raise TypeError(f"pretrain_stack: sizes[{i}] must be an int layer width, got {s!r}")
         if s < 1:
             raise ValueError(f"pretrain_stack: sizes[{i}] must be a width >= 1, got {s}")
@@ -155,7 +158,7 @@ def _check_epochs(epochs: Any, n_layers: int) -> list[int]:
         raise ValueError(f"pretrain_stack: epochs must be an int or one int per layer "
                          f"({n_layers}), got {epochs!r}")
     for e in per_layer:
-        if isinstance(e, bool) or not isinstance(e, (int, np.integer)) or e < 0:
+        if not is_int(e) or e < 0:
             raise ValueError(f"pretrain_stack: epochs must be ints >= 0, got {epochs!r}")
     return [int(e) for e in per_layer]
 

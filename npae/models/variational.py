@@ -1,3 +1,4 @@
+# Long module: the whole VAE in one place: the trick, the ELBO and its estimators, sampling.
 r"""The variational autoencoder (VAE): a Gaussian encoder, the reparameterization trick, the ELBO.
 
 Generative model and approximate posterior, with ``L`` latent dimensions:
@@ -37,13 +38,14 @@ from typing import Any
 
 import numpy as np
 
-from npae.backend import asnumpy, get_array_module
-from npae.layers.activations import Activation, Sigmoid, sigmoid, softplus
-from npae.layers.base import Array, Layer, as_generator, check_real
+from npae.arguments import as_generator, check_real, is_int
+from npae.backend import Array, asnumpy, get_array_module
+from npae.layers.activations import Sigmoid, sigmoid, softplus
+from npae.layers.base import Layer
 from npae.layers.dense import Dense
 from npae.losses import bce_with_logits, mse
 from npae.models.autoencoder import Autoencoder, check_data, dense_layers, read_parts
-from npae.network import Sequential
+from npae.network import Sequential, leaf_layers, output_width
 from npae.penalties import LOGVAR_CLIP, gaussian_kl
 
 __all__ = ["VAE", "reparameterize", "reparameterize_backward", "dense_vae", "conv_vae",
@@ -125,24 +127,8 @@ def normal_grid(n: int, quantiles: tuple[float, float] = (0.05, 0.95)) -> np.nda
     return norm.ppf(np.linspace(lo, hi, int(n)))
 
 
-def _flat_layers(net: Layer) -> list[Layer]:
-    if isinstance(net, Sequential):
-        return [leaf for layer in net.layers for leaf in _flat_layers(layer)]
-    return [net]
-
-
-def _output_width(net: Layer) -> int | None:
-    """The encoder's output width when its last Dense layer fixes it (activations after
-    it keep the width); ``None`` when it cannot be told without running it."""
-    for layer in reversed(_flat_layers(net)):
-        if isinstance(layer, Activation):
-            continue
-        return layer.out_features if isinstance(layer, Dense) else None
-    return None
-
-
 def _check_latent_dim(latent_dim: Any, owner: str) -> None:
-    if isinstance(latent_dim, bool) or not isinstance(latent_dim, (int, np.integer)) \
+    if not is_int(latent_dim) \
             or latent_dim < 1:
         raise ValueError(f"{owner}: latent_dim must be a positive int, got {latent_dim!r}")
 
@@ -218,10 +204,10 @@ class VAE(Autoencoder):
                          reduction="batchmean", rng=rng)
         self.latent_dim, self.likelihood = int(latent_dim), likelihood
         self.beta, self.variance = beta, variance
-        width = _output_width(self.encoder)
+        width = output_width(self.encoder)
         if width is not None:
             self._check_width(width, "its last Dense layer has out_features")
-        first = _flat_layers(self.decoder)[0]
+        first = leaf_layers(self.decoder)[0]
         if isinstance(first, Dense) and first.in_features != self.latent_dim:
             raise ValueError(f"VAE: the decoder's first Dense layer takes {first.in_features} "
                              f"inputs, but latent_dim is {self.latent_dim}")
@@ -260,17 +246,14 @@ class VAE(Autoencoder):
     def _decoder_params(self, z: Array, training: bool) -> tuple[Array, bool]:
         """The decoder's distribution parameter (logits or means), and whether a final
         Sigmoid was bypassed to get the logits."""
-        out = self.decoder.forward(z, training=training)
-        last = self.decoder.layers[-1]
-        if self.likelihood == "bernoulli" and isinstance(last, Sigmoid):
-            return last._a, True
+        out, logits = self.decoder.forward_to_last(z, training=training)
+        if self.likelihood == "bernoulli" and isinstance(self.decoder.layers[-1], Sigmoid):
+            return logits, True
         return out, False
 
-    def _mean(self, params: Array, fused: bool) -> Array:
+    def _mean(self, params: Array) -> Array:
         """Mean of ``p(x | z)``: probabilities ``sigmoid(logits)``, or the Gaussian means."""
-        if self.likelihood == "bernoulli":
-            return self.decoder.layers[-1]._y if fused else sigmoid(params)
-        return params
+        return sigmoid(params) if self.likelihood == "bernoulli" else params
 
     def _log_px(self, params: Array, x: Array) -> Array:
         r"""``log p(x | z)`` per sample, shape ``(N,)``, with every constant.
@@ -299,8 +282,8 @@ class VAE(Autoencoder):
         return value * (0.5 / self.variance) + const, grad * (0.5 / self.variance)
 
     # -- the objective -------------------------------------------------------
-    def _loss(self, x: Array, rng: np.random.Generator, backward: bool
-              ) -> tuple[float, dict[str, float]]:
+    def batch_loss(self, x: Array, rng: np.random.Generator, backward: bool
+                   ) -> tuple[float, dict[str, float]]:
         mu, logvar = self._posterior(x, training=backward)
         eps = self._eps(mu.shape, mu, rng)
         z = reparameterize(mu, logvar, eps)
@@ -337,7 +320,7 @@ class VAE(Autoencoder):
         if z.ndim != 2 or z.shape[1] != self.latent_dim:
             raise ValueError(f"VAE.decode: z must have shape (N, latent_dim) = "
                              f"(N, {self.latent_dim}), got {tuple(z.shape)}")
-        return self._mean(*self._decoder_params(z, training=False))
+        return self._mean(self._decoder_params(z, training=False)[0])
 
     def reconstruct(self, x: Array) -> Array:
         """``decode(encode(x))``: the mean of ``p(x | z = mu(x))``, no sampling."""
@@ -356,7 +339,7 @@ class VAE(Autoencoder):
 
         ``rng`` defaults to the model's generator, so each call draws new samples.
         """
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        if not is_int(n) or n < 1:
             raise ValueError(f"VAE.sample: n must be a positive int, got {n!r}")
         g = self.rng if rng is None else as_generator(rng)
         z = g.standard_normal((int(n), self.latent_dim))
@@ -435,7 +418,7 @@ class VAE(Autoencoder):
 
     # -- likelihood bounds ---------------------------------------------------
     def _batches(self, X: Array, owner: str, samples: int, batch_size: int | None):
-        if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) \
+        if not is_int(samples) \
                 or samples < 1:
             raise ValueError(f"{owner}: samples must be a positive int, got {samples!r}")
         X = self.check_data(X, owner, "X")
