@@ -41,6 +41,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import signal
 import sys
 import threading
@@ -161,10 +162,17 @@ def _run_process(ex: Exercise, directory: Path, seed: int, limit: float, relay: 
     student = ProcessStudent(relay, Path(directory) / f"{ex.name}.py", limit,
                              Limits(memory=memory, cpu=limit),
                              provenance.stub_imports(ex.source()))
+    row = None
     try:
-        return grade(ex, student, seed)
+        row = grade(ex, student, seed)
     finally:
-        student.stop()
+        ended = student.stop()
+    left = re.search(r"left (\d+) process", ended)
+    if left:  # a gradient needs no other process: starting one fails the exercise
+        row.update(passed=False, score=0.0,
+                   message=f"the student's code left {left.group(1)} process(es) running "
+                           "after it ended (killed; a gradient needs no other process)")
+    return row
 
 
 def _flag(ex: Exercise, row: dict[str, Any], path: Path, allow_npae: bool) -> dict[str, Any]:

@@ -36,6 +36,16 @@ def _dotted(node: ast.AST) -> list[str] | None:
     return None
 
 
+def _to_class(name: str) -> str:
+    """``npae.layers.ReLU.backward`` -> ``npae.layers.ReLU``: name what was used, a class
+    rather than its method."""
+    parts = name.split(".")
+    for i, p in enumerate(parts):
+        if p[:1].isupper():
+            return ".".join(parts[:i + 1])
+    return name
+
+
 def npae_names(source: str) -> list[str]:
     """The ``npae`` names ``source`` uses, most specific first found, in order."""
     try:
@@ -60,7 +70,7 @@ def npae_names(source: str) -> list[str]:
             for a in node.names:
                 full = f"{node.module}.{a.name}" if a.name != "*" else node.module
                 bound[a.asname or a.name] = full
-                add(full)
+                add(_to_class(full))
         elif isinstance(node, ast.Constant) and isinstance(node.value, str) \
                 and _is_npae(node.value.strip()):
             add(node.value.strip())  # __import__("npae.x"), sys.modules["npae.x"], ...
@@ -68,7 +78,7 @@ def npae_names(source: str) -> list[str]:
         if isinstance(node, (ast.Attribute, ast.Name)):
             chain = _dotted(node)
             if chain and chain[0] in bound and len(chain) > 1:
-                add(".".join([bound[chain[0]], *chain[1:]]))
+                add(_to_class(".".join([bound[chain[0]], *chain[1:]])))
     # keep the most specific: drop a name another one extends
     return [n for n in found if not any(m != n and m.startswith(n + ".") for m in found)]
 

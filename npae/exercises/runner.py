@@ -331,8 +331,8 @@ class _Child:
         sandbox.kill_group(self.pid)
         if status is None:
             _, status = os.waitpid(self.pid, 0)
-        sandbox.kill_orphans()
-        return _status(status)
+        left = sandbox.kill_orphans()
+        return _status(status) + (f"; it left {left} process(es) running" if left else "")
 
 
 def relay_main(mode: str) -> None:

@@ -189,12 +189,15 @@ def kill_group(pid: int) -> None:
         pass
 
 
-def kill_orphans(rounds: int = 20) -> None:
+def kill_orphans(rounds: int = 20) -> int:
     """Kill and reap every child of this process (the student's leftovers that were
-    reparented here); call it between exercises, when none should be alive."""
+    reparented here); call it between exercises, when none should be alive. Returns
+    how many there were."""
     me = os.getpid()
+    seen: set[int] = set()
     for _ in range(rounds):
         left = _children(me)
+        seen.update(left)
         for pid in left:
             kill_group(pid)
             try:
@@ -209,4 +212,5 @@ def kill_orphans(rounds: int = 20) -> None:
             if pid == 0:
                 break
         if not left:
-            return
+            break
+    return len(seen)

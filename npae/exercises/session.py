@@ -231,6 +231,7 @@ class ProcessStudent:
                 self.relay._start()
             except (_Gone, TimeoutError, OSError) as err:
                 raise Failure(f"could not start the grading process: {err}") from None
+            self.deadline = time.monotonic() + self.limit  # the relay's start is not the student's
         config = {"path": str(self.path), "limits": self.limits.as_dict(),
                   "preimport": self.preimport, "npae_root": _NPAE_ROOT}
         try:
@@ -266,18 +267,19 @@ class ProcessStudent:
         req["wrt"] = wrt
         return self._request("outputs", req, {**arrays, "stack": stack})
 
-    def stop(self) -> None:
-        """End the student's process (and whatever it left behind)."""
+    def stop(self) -> str:
+        """End the student's process (and whatever it left behind); how it ended."""
         if self.ended or not self.relay.alive():
             self._kill()
-            return
+            return ""
         try:
             self.relay.send(b"R", protocol.encode("stop"))
             deadline = time.monotonic() + 10
             while True:
-                source, kind, _, _ = self.relay._frame(deadline)
+                source, kind, text, _ = self.relay._frame(deadline)
                 if (source, kind) == (b"R", "ended"):
-                    break
+                    return text
         except (TimeoutError, _Gone, protocol.ProtocolError):
             self._kill()
             self.relay.close()
+        return ""
