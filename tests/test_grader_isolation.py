@@ -17,9 +17,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import npae.exercises as E
-from npae.exercises import protocol, provenance
+from npae.exercises import grader, grading, protocol, provenance
+from npae.gradcheck import CHECK_STEP, numerical_gradient
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from exercise_solutions import SOLUTIONS  # noqa: E402
@@ -299,3 +302,38 @@ def test_provenance_reads_every_way_of_naming_npae():
     assert provenance.flags(own + "Case\n", own) == []
     assert provenance.flags("import numpy\n", stub, ["npae", "npae.layers"]) == \
         ["uses npae (imported at run time): not graded as the student's own work"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(shape=st.lists(st.integers(0, 4), min_size=0, max_size=4),
+       dtype=st.sampled_from(["<f8", "<f4", ">f8", "<i8", "|b1", "<c16", "|u1"]),
+       fortran=st.booleans(), step=st.integers(1, 2), seed=st.integers(0, 2**16))
+def test_any_numeric_array_travels_unchanged(shape, dtype, fortran, step, seed):
+    rng = np.random.default_rng(seed)
+    base = (rng.standard_normal([s * step for s in shape]) * 10).astype(dtype)
+    arr = base[tuple(slice(None, None, step) for _ in shape)]  # strided: not contiguous
+    if fortran:
+        arr = np.asfortranarray(arr)
+    kind, text, back = protocol.decode(protocol.encode("ok", "", {"a": arr}))
+    assert back["a"].dtype == arr.dtype and back["a"].shape == arr.shape
+    assert np.array_equal(back["a"], arr)
+
+
+def test_central_differences_from_the_childs_outputs_match_gradcheck(tmp_path, monkeypatch):
+    """The grader's arithmetic on the returned outputs is numerical_gradient's, bit for bit,
+    also when the perturbed points are sent in several requests."""
+    folder(tmp_path, "")
+    ex = E.EXERCISES["dense"]
+    student = grader.InlineStudent(tmp_path / "dense.py")
+    assert student.start() == (None, [])
+    part = ex.parts[0]
+    case = ex.cases(np.random.default_rng(0))[0]
+    for g in part.gradients:
+        want = numerical_gradient(lambda g=g: part.objective(student.module, case, g),
+                                  case.arrays[g.wrt], CHECK_STEP)
+        got = grading.numeric_gradient(student, part, case, g, lambda names: None)
+        assert np.array_equal(got, want), g.name
+        monkeypatch.setattr(grading, "CHUNK_BYTES", 64)
+        assert np.array_equal(grading.numeric_gradient(student, part, case, g,
+                                                       lambda names: None), want)
+        monkeypatch.undo()
