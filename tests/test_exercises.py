@@ -121,6 +121,7 @@ def test_independent_solutions_pass_every_exercise(tmp_path):
         assert all(g["passed"] for g in r["gradients"].values())
 
 
+@pytest.mark.slow  # each student process imports npae: ~9 s
 def test_npae_references_in_a_student_folder_are_flagged_and_pass_only_when_allowed(tmp_path):
     for name in BUILTIN:
         (tmp_path / f"{name}.py").write_text(
@@ -185,6 +186,13 @@ def test_diagnosis_per_gradient_in_the_grade(tmp_path):
     ("\n_f = Dense.forward\nDense.forward = lambda self, x: 2 * _f(self, x)\n",
      "the forward output y differs from the reference"),
     ("\nprint('debugging output')\n", "dx, dW and db right on all 3 cases"),
+    ("\n_b = Dense.backward\nDense.backward = lambda self, dy: _b(self, dy).tolist()\n",
+     "dx wrong: not an array (got list)"),
+    ("\n_b = Dense.backward\ndef _s(self, dy):\n    dx = _b(self, dy)\n"
+     "    self.grads['b'] = np.array(['b'])\n    return dx\n\n\nDense.backward = _s\n",
+     "db wrong: not an array (got ndarray of str32)"),
+    ("\nDense.backward = lambda self, dy: np.ones(9 * 10**6)\n",
+     "the answer is too large to send"),
     ("\n_b = Dense.backward\ndef _in_place(self, dy):\n    dx = _b(self, dy)\n"
      "    dy *= 2\n    return dx\n\n\nDense.backward = _in_place\n",
      "Dense.backward wrote into its input 'dy'; compute a new array instead"),

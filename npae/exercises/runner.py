@@ -32,6 +32,7 @@ import importlib
 import importlib.util
 import json
 import os
+import re
 import sys
 import time
 import traceback
@@ -175,13 +176,16 @@ def _reply(message: str, watch: Any, types: dict[str, str] | None = None) -> str
     return f"{_one_line(message)}\nnpae {npae}\ntypes {kinds}"
 
 
+_UNSAFE = re.compile(r"[^\w.]")
+
+
 def _as_array(value: Any) -> tuple[np.ndarray | None, str | None]:
     """``(array, None)`` for what may travel, else ``(None, its type's name)``."""
     if isinstance(value, bool) or not isinstance(value, (np.ndarray, np.generic, float, int)):
-        return None, type(value).__name__
+        return None, _UNSAFE.sub("_", type(value).__name__)[:40]
     arr = np.asarray(value)
     if arr.dtype.hasobject or arr.dtype.kind not in protocol.KINDS or arr.ndim > 8:
-        return None, f"ndarray of {arr.dtype}"
+        return None, "ndarray of " + _UNSAFE.sub("_", arr.dtype.name)[:20]
     return arr, None
 
 
@@ -265,7 +269,11 @@ def child_main(read_fd: int, write_fd: int, config: dict[str, Any]) -> None:
         if kind == "end":
             chan.send("ok", _reply("", watch))
             return
-        chan.send(*answer(module, path, kind, text, arrays, watch))
+        kind, text, arrays = answer(module, path, kind, text, arrays, watch)
+        try:
+            chan.send(kind, text, arrays)
+        except protocol.ProtocolError as err:  # an answer over the size limit
+            chan.send("error", _reply(f"the answer is too large to send ({err})", watch))
 
 
 def _status(status: int) -> str:
@@ -385,6 +393,8 @@ def relay_main(mode: str) -> None:
             child = None
             continue
         protocol.write_frame(write_fd, b"C" + reply)
+    if child is not None:  # the grader went away: so does the student's process
+        child.end()
 
 
 if __name__ == "__main__":
