@@ -337,3 +337,40 @@ def test_central_differences_from_the_childs_outputs_match_gradcheck(tmp_path, m
         assert np.array_equal(grading.numeric_gradient(student, part, case, g,
                                                        lambda names: None), want)
         monkeypatch.undo()
+
+
+@needs_fork
+def test_the_student_process_is_not_the_graders_child_and_has_its_own_session(tmp_path):
+    out = tmp_path / "ids.json"
+    body = f"""
+import json, os, resource
+_fds = {{}}
+if os.path.isdir("/proc/self/fd"):
+    for _fd in os.listdir("/proc/self/fd"):
+        try:
+            _fds[_fd] = os.readlink(f"/proc/self/fd/{{_fd}}")
+        except OSError:
+            pass
+with open({str(out)!r}, "w") as f:
+    json.dump([os.getpid(), os.getppid(), os.getsid(0), os.getpgid(0),
+               resource.getrlimit(resource.RLIMIT_NOFILE)[0], _fds], f)
+"""
+    folder(tmp_path, body, solution=True)
+    grade = E.check(tmp_path, ["relu"])
+    assert grade["exercises"][0]["passed"]
+    pid, ppid, sid, pgid, nofile, fds = json.loads(out.read_text())
+    assert ppid != os.getpid() and sid == pid == pgid  # under the relay, a session of its own
+    assert nofile == 64
+    if fds:  # Linux: 0-2 and sys.stdout on /dev/null, the channel's two pipes, nothing else
+        assert all(fds[k] == "/dev/null" for k in ("0", "1", "2"))
+        pipes = [t for t in fds.values() if t.startswith("pipe:")]
+        others = [t for t in fds.values() if not t.startswith("pipe:")
+                  and t not in ("/dev/null", str(out)) and "/fd" not in t]
+        assert len(pipes) == 2 and others == [], fds
+
+
+@needs_fork
+def test_opening_too_many_files_fails_that_exercise(tmp_path):
+    body = "\n_files = [open(__file__) for _ in range(200)]\n"
+    relu = graded(folder(tmp_path, body, solution=True))["relu"]
+    assert "OSError: [Errno 24] Too many open files" in relu["message"], relu["message"]

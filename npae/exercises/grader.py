@@ -240,6 +240,9 @@ def check(directory: str | Path, only: list[str] | None = None, *, seed: int = 0
                     row = _run_process(ex, directory, seed, time_limit, relay, memory_limit)
             except Failure as err:
                 row = failed_row(ex, str(err), time.perf_counter() - start)
+            except Exception as err:  # noqa: BLE001 - one exercise's bug must not stop a class
+                row = failed_row(ex, f"the grader failed on this exercise: {err!r}",
+                                 time.perf_counter() - start)
             rows.append(_flag(ex, row, directory / f"{ex.name}.py", allow_npae))
     finally:
         if relay is not None:
