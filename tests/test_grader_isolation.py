@@ -374,3 +374,21 @@ def test_opening_too_many_files_fails_that_exercise(tmp_path):
     body = "\n_files = [open(__file__) for _ in range(200)]\n"
     relu = graded(folder(tmp_path, body, solution=True))["relu"]
     assert "OSError: [Errno 24] Too many open files" in relu["message"], relu["message"]
+
+
+@needs_fork
+@pytest.mark.parametrize("payload,words", [
+    ("b'not a message'", "the student's process sent a malformed reply (message cut short"),
+    ("_p.encode('ok', 'right', {'g0': __import__('numpy').zeros(3)})",
+     "the student's process sent a malformed reply"),
+])
+def test_a_forged_frame_on_the_channel_is_a_malformed_reply(tmp_path, payload, words):
+    body = f"""
+import gc, sys
+_p = sys.modules["_npae_grading_protocol"]
+for _o in gc.get_objects():
+    if type(_o).__name__ == "Channel":
+        _p.write_frame(_o.write_fd, {payload})
+"""
+    relu = graded(folder(tmp_path, body, solution=True))["relu"]
+    assert relu["message"].startswith(words), relu["message"]

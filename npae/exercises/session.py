@@ -51,6 +51,20 @@ def _wait_readable(fd: int, deadline: float) -> bool:
     return bool(ready)
 
 
+class _BadReply(Exception):
+    """A frame of the student's that is not a message (the relay is still in step)."""
+
+
+def _decode(payload: bytes) -> tuple[bytes, str, str, dict[str, np.ndarray]]:
+    source = payload[:1]
+    try:
+        return (source, *protocol.decode(payload[1:]))
+    except protocol.ProtocolError as err:
+        if source == b"C":
+            raise _BadReply(str(err)) from None
+        raise
+
+
 class Relay:
     """The relay process: ``mode`` is ``"fork"`` (student processes forked from it) or
     ``"spawn"`` (each a new interpreter)."""
@@ -115,15 +129,14 @@ class Relay:
         if length > protocol.MAX_FRAME + 1:
             raise _Gone("the relay wrote a message over the size limit")
         payload = self._read(length, deadline)
-        return (payload[:1], *protocol.decode(payload[1:]))
+        return _decode(payload)
 
     def _frame_in_thread(self, deadline: float) -> tuple:
         box: list[Any] = []
 
         def read() -> None:
             try:
-                payload = protocol.read_frame(self.proc.stdout.fileno())
-                box.append((payload[:1], *protocol.decode(payload[1:])))
+                box.append(_decode(protocol.read_frame(self.proc.stdout.fileno())))
             except BaseException as err:  # noqa: BLE001 - handed to the caller
                 box.append(err)
 
@@ -200,6 +213,10 @@ class ProcessStudent:
         except TimeoutError:
             self._kill()
             raise self._timeout() from None
+        except _BadReply as err:
+            self._kill()
+            raise Failure(f"the student's process sent a malformed reply ({str(err)[:80]})") \
+                from None
         except (protocol.ProtocolError, _Gone):
             self._kill()
             self.relay.close()
@@ -237,7 +254,7 @@ class ProcessStudent:
         try:
             self.relay.send(b"R", protocol.encode("start", json.dumps(config)))
             source, kind, text, _ = self.relay._frame(self.deadline)
-        except (TimeoutError, _Gone, protocol.ProtocolError):
+        except (TimeoutError, _Gone, _BadReply, protocol.ProtocolError):
             self.relay.close()
             raise Failure("the grading relay process did not start the student's "
                           "process") from None
@@ -279,7 +296,7 @@ class ProcessStudent:
                 source, kind, text, _ = self.relay._frame(deadline)
                 if (source, kind) == (b"R", "ended"):
                     return text
-        except (TimeoutError, _Gone, protocol.ProtocolError):
+        except (TimeoutError, _Gone, _BadReply, protocol.ProtocolError):
             self._kill()
             self.relay.close()
         return ""
