@@ -8,7 +8,7 @@ Subcommands::
     npae compare-pca            linear autoencoder vs PCA vs SVD, as a table or JSON
     npae train                  train a dense autoencoder variant and save it
     npae bench                  run the benchmark suite
-    npae exercises list|make|check|schema   backprop exercises and their grader
+    npae exercises list|make|check|check-all|schema   backprop exercises and their grader
     npae tutorial list          every tutorial with its one-line topic
     npae tutorial run NAME      run a tutorial (``--fast``: the small data, seconds)
     npae tutorial copy DIR      the tutorials as scripts in DIR (``--notebooks``: also .ipynb)
@@ -262,10 +262,22 @@ def build_parser() -> argparse.ArgumentParser:
     e_check.add_argument("--seed", type=_nonnegative, default=0, help="seeds the cases")
     e_check.add_argument("--time-limit", type=_positive_float, default=30.0,
                          help="seconds per exercise (default 30)")
+    e_all = act.add_parser("check-all", help="grade a class: one folder per student in "
+                           "SUBMISSIONS; a CSV of scores and a summary table")
+    e_all.add_argument("dir", metavar="SUBMISSIONS")
+    e_all.add_argument("--csv", metavar="FILE", help="write the scores here (a row per student)")
+    e_all.add_argument("--json", action="store_true", help="print every grade as JSON")
+    e_all.add_argument("--jobs", type=_positive, default=1, help="students graded at once")
+    e_all.add_argument("--seed", type=_nonnegative, default=0, help="seeds the cases")
+    e_all.add_argument("--time-limit", type=_positive_float, default=30.0,
+                       help="seconds per exercise (default 30)")
+    for e in (e_check, e_all):
+        e.add_argument("--allow-npae", action="store_true",
+                       help="grade files that use npae's own implementation (still flagged)")
     act.add_parser("schema", help="print the JSON schema of check --json")
-    for e in (e_make, e_check):
+    for e in (e_make, e_check, e_all):
         e.add_argument("--only", nargs="+", metavar="NAME", help="only these exercises")
-    for e in (e_list, e_make, e_check):
+    for e in (e_list, e_make, e_check, e_all):
         e.add_argument("--register", action="append", metavar="FILE_OR_MODULE",
                        help="import this file or module first (its exercises are added)")
     return p

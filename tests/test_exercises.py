@@ -121,15 +121,22 @@ def test_independent_solutions_pass_every_exercise(tmp_path):
         assert all(g["passed"] for g in r["gradients"].values())
 
 
-def test_npae_references_written_into_a_student_folder_pass(tmp_path):
+@pytest.mark.slow  # each student process imports npae: ~9 s
+def test_npae_references_in_a_student_folder_are_flagged_and_pass_only_when_allowed(tmp_path):
     for name in BUILTIN:
         (tmp_path / f"{name}.py").write_text(
             "from npae.exercises import EXERCISES\n"
             f"_ref = EXERCISES[{name!r}].reference\n"
             "globals().update({k: getattr(_ref, k) for k in dir(_ref) "
             "if not k.startswith('_')})\n")
+    flag = "uses npae.exercises.EXERCISES: not graded as the student's own work"
     grade = E.check(tmp_path, BUILTIN)
+    assert grade["passed"] == 0 and grade["score"] == 0
+    assert {r["message"] for r in grade["exercises"]} == {flag}
+    # the references are right: with --allow-npae they pass, still flagged
+    grade = E.check(tmp_path, BUILTIN, allow_npae=True)
     assert [(r["name"], r["message"]) for r in grade["exercises"] if not r["passed"]] == []
+    assert all(r["flags"] == [flag] for r in grade["exercises"])
 
 
 # --------------------------------------------------------------------------- planted bugs
@@ -179,6 +186,13 @@ def test_diagnosis_per_gradient_in_the_grade(tmp_path):
     ("\n_f = Dense.forward\nDense.forward = lambda self, x: 2 * _f(self, x)\n",
      "the forward output y differs from the reference"),
     ("\nprint('debugging output')\n", "dx, dW and db right on all 3 cases"),
+    ("\n_b = Dense.backward\nDense.backward = lambda self, dy: _b(self, dy).tolist()\n",
+     "dx wrong: not an array (got list)"),
+    ("\n_b = Dense.backward\ndef _s(self, dy):\n    dx = _b(self, dy)\n"
+     "    self.grads['b'] = np.array(['b'])\n    return dx\n\n\nDense.backward = _s\n",
+     "db wrong: not an array (got ndarray of str32)"),
+    ("\nDense.backward = lambda self, dy: np.ones(9 * 10**6)\n",
+     "the answer is too large to send"),
     ("\n_b = Dense.backward\ndef _in_place(self, dy):\n    dx = _b(self, dy)\n"
      "    dy *= 2\n    return dx\n\n\nDense.backward = _in_place\n",
      "Dense.backward wrote into its input 'dy'; compute a new array instead"),
@@ -286,16 +300,21 @@ def test_grade_validates_against_the_schema(tmp_path):
 
 
 def test_validator_reports_what_breaks_the_schema():
-    good = {"format": "npae-exercises-grade", "version": 1, "directory": "d", "seed": 0,
-            "time_limit": 1.0, "score": 0.5, "max_score": 1, "passed": 0, "failed": 1,
+    good = {"format": "npae-exercises-grade", "version": 2, "directory": "d", "seed": 0,
+            "time_limit": 1.0, "mode": "fork", "allow_npae": False, "score": 0.5,
+            "max_score": 1, "passed": 0, "failed": 1,
             "exercises": [{"name": "x", "title": "t", "passed": False, "score": 0.5,
                            "max_error": None, "message": "m", "case": None, "seconds": 0.1,
+                           "flags": ["uses npae.layers.ReLU: not graded as the student's "
+                                     "own work"],
                            "gradients": {"dx": {"passed": False, "max_error": 0.3,
                                                 "diagnosis": "d"}}}]}
     assert E.validate(good) == []
     bad = {**good, "seed": True, "extra": 1}
     bad["exercises"] = [{**good["exercises"][0], "score": 1.5}]
     del bad["exercises"][0]["message"]
+    bad["exercises"][0]["flags"] = "uses npae"
+    bad["mode"] = "threads"
     bad["exercises"][0]["gradients"] = {"dx": {"passed": "no", "max_error": 0.3,
                                                "diagnosis": "d"}}
     errors = E.validate(bad)
@@ -304,6 +323,12 @@ def test_validator_reports_what_breaks_the_schema():
     assert "$.exercises[0].score: 1.5 > maximum 1" in errors
     assert "$.exercises[0]: missing 'message'" in errors
     assert "$.exercises[0].gradients.dx.passed: expected boolean, got str" in errors
+    assert "$.exercises[0].flags: expected array, got str" in errors
+    assert "$.mode: 'threads' is not one of ['fork', 'spawn', 'inline']" in errors
+    # a version-1 grade (no flags, no mode) is not a version-2 one
+    old = {k: v for k, v in good.items() if k not in ("mode", "allow_npae")}
+    old["version"] = 1
+    assert "$: missing 'mode'" in E.validate(old)
 
 
 # --------------------------------------------------------------------------- instructors

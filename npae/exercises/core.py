@@ -61,6 +61,10 @@ class Case:
     smooth: bool = True
     factors: dict[str, int] | None = None
 
+    def get(self, name: str) -> Any:
+        """The array or the datum called ``name`` (not a copy)."""
+        return self.arrays[name] if name in self.arrays else self.data[name]
+
     def values(self) -> dict[str, Any]:
         """Fresh copies of the arrays, and the data, by name (what one call sees)."""
         out = {k: np.array(v, copy=True) for k, v in self.arrays.items()}
@@ -134,10 +138,14 @@ class LayerPart:
                 out[g.name] = grads.get(g.wrt) if isinstance(grads, Mapping) else None
         return {self.output: y}, out
 
+    def evaluate(self, impl: Any, case: Case) -> Any:
+        """``forward(x)`` of a fresh layer on the case's current arrays."""
+        v = case.values()
+        return self._build(impl, v).forward(v[self.input])
+
     def objective(self, impl: Any, case: Case, gradient: Gradient) -> float:
         """``L = sum(dy * forward(x))`` on the case's current arrays, a fresh layer each call."""
-        v = case.values()
-        return float(np.sum(v[self.upstream] * self._build(impl, v).forward(v[self.input])))
+        return float(np.sum(case.get(self.upstream) * self.evaluate(impl, case)))
 
     @property
     def functions(self) -> tuple[str, ...]:
@@ -183,11 +191,15 @@ class FunctionPart:
                             f"({', '.join(g.name for g in self.gradients)})")
         return {self._out_name(): value}, {g.name: r for g, r in zip(self.gradients, res)}
 
+    def evaluate(self, impl: Any, case: Case) -> Any:
+        """The forward's value on the case's current arrays."""
+        v = case.values()
+        return getattr(impl, self.forward)(*[v[a] for a in self.args])
+
     def objective(self, impl: Any, case: Case, gradient: Gradient) -> float:
         """The value, or ``sum(upstream * output)``, on the case's current arrays."""
-        v = case.values()
-        out = getattr(impl, self.forward)(*[v[a] for a in self.args])
-        return float(np.sum(v[self.upstream] * out)) if self.upstream else float(out)
+        out = self.evaluate(impl, case)
+        return float(np.sum(case.get(self.upstream) * out)) if self.upstream else float(out)
 
     @property
     def functions(self) -> tuple[str, ...]:

@@ -36,6 +36,10 @@ db right`, `transposed`, `shape (C, O, kh, kw), expected (O, C, kh, kw)`) and on
 which case. A gradient passes below a relative error of 1e-7. Leave `forward` as
 it is, keep the file names, and do not rename the functions or classes.
 
+Your code runs in a process of its own, with a time and a memory limit, and only
+its arrays reach the grader. Write each gradient yourself: a file that uses npae's
+own implementation (`import npae...`) is flagged and does not pass.
+
 The exercises:
 
 {table}

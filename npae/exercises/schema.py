@@ -29,7 +29,7 @@ _GRADIENT = {
 _EXERCISE = {
     "type": "object",
     "required": ["name", "title", "passed", "score", "max_error", "message", "case",
-                 "gradients", "seconds"],
+                 "gradients", "flags", "seconds"],
     "additionalProperties": False,
     "properties": {
         "name": {"type": "string"},
@@ -40,6 +40,7 @@ _EXERCISE = {
         "message": {"type": "string"},
         "case": {"type": ["string", "null"]},
         "gradients": {"type": "object", "additionalProperties": _GRADIENT},
+        "flags": {"type": "array", "items": {"type": "string"}},
         "seconds": {"type": "number", "minimum": 0},
     },
 }
@@ -50,20 +51,27 @@ _EXERCISE = {
 #: the reference and central differences; null when some gradient could not be compared:
 #: missing, wrong shape, NaN, an exception), ``message`` (the diagnosis of the first
 #: failing case, or a summary), ``case`` (that case, null when it passed or never ran),
-#: and ``gradients`` (the same per gradient, by name: ``"dW"``, ``"dx"``...).
+#: ``gradients`` (the same per gradient, by name: ``"dW"``, ``"dx"``...), and ``flags``
+#: (``"uses npae.layers.ReLU: not graded as the student's own work"``: the file uses
+#: npae's own implementation; such an exercise fails unless ``allow_npae``). At the top,
+#: ``mode`` says how the student's code ran (``fork``, ``spawn``: in a process of its own;
+#: ``inline``: in the grader's, not tamper-proof) and ``allow_npae`` whether flagged
+#: files were graded anyway.
 GRADE_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "title": "npae exercises grade",
     "type": "object",
-    "required": ["format", "version", "directory", "seed", "time_limit", "score",
-                 "max_score", "passed", "failed", "exercises"],
+    "required": ["format", "version", "directory", "seed", "time_limit", "mode",
+                 "allow_npae", "score", "max_score", "passed", "failed", "exercises"],
     "additionalProperties": False,
     "properties": {
         "format": {"enum": ["npae-exercises-grade"]},
-        "version": {"enum": [1]},
+        "version": {"enum": [2]},
         "directory": {"type": "string"},
         "seed": {"type": "integer", "minimum": 0},
         "time_limit": {"type": "number", "minimum": 0},
+        "mode": {"enum": ["fork", "spawn", "inline"]},
+        "allow_npae": {"type": "boolean"},
         "score": {"type": "number", "minimum": 0},
         "max_score": {"type": "integer", "minimum": 0},
         "passed": {"type": "integer", "minimum": 0},
