@@ -114,6 +114,8 @@ def execute(tutorial: Tutorial, notebook: Path, figures: Path, transcript: Path,
         finally:
             os.environ.clear()
             os.environ.update(saved)
+            if km.has_kernel:  # nbclient shuts down only the kernels it started itself
+                km.shutdown_kernel(now=True)
     seconds = time.perf_counter() - start
     printed = "".join(out.get("text", "") for cell in nb.cells
                       if cell.cell_type == "code" for out in cell.get("outputs", [])
@@ -149,8 +151,8 @@ def module_summary(module: str) -> str:
     finally:
         sys.path.remove(str(DOCS))
     doc = (importlib.import_module(module).__doc__ or "").strip()
-    first = doc.split("\n\n")[0].replace("\n", " ").strip()  # the summary paragraph's...
-    first = re.split(r"(?<=[.:;])\s", first)[0] if first else "(no docstring)"  # ...sentence
+    # numpydoc's summary: the first paragraph (usually a line)
+    first = " ".join(doc.split("\n\n")[0].split()) if doc else "(no docstring)"
     public = set(public_modules())
 
     def resolve(target: str) -> str | None:
@@ -172,14 +174,12 @@ def module_summary(module: str) -> str:
 
 def api_index(modules: list[str]) -> str:
     """The API reference's first page: every public module with its one-line summary."""
-    # a "|" inside a summary would end its table cell
-    rows = [f"| [`{m}`]({m}.md) | " + module_summary(m).replace("|", r"\|") + " |"
-            for m in modules]
+    # a list, not a table: a summary may hold a "|" (in code), which would end a cell
+    rows = [f"- [`{m}`]({m}.md): {module_summary(m)}" for m in modules]
     return ("# API reference\n\n"
             "One page per public module of npae, generated from its docstrings (formulas "
             "typeset, references linked). The exercises' built-in definitions are not API: "
-            "`npae exercises make` writes them out as stubs.\n\n"
-            "| Module | Summary |\n| --- | --- |\n" + "\n".join(rows) + "\n")
+            "they are the exercises that `npae exercises list` shows.\n\n" + "\n".join(rows) + "\n")
 
 
 def stage(stage_dir: Path, only: set[str] | None = None, mode: str = "fast",
