@@ -190,3 +190,27 @@ def test_every_cross_reference_lands_on_an_entry(site):
             assert f'id="{anchor}"' in target.read_text(encoding="utf-8"), (page, href)
             links += 1
     assert links > 100
+
+
+@pytest.mark.parametrize("mode", ["fast", "full"])
+def test_the_build_runs_a_tutorial_in_the_mode_asked_and_says_so(mode, tmp_path, capfd):
+    """The plumbing of ``--full`` on a two-cell stand-in for a tutorial (no site needed)."""
+    pytest.importorskip("nbclient")
+    pytest.importorskip("jupytext")
+    import nbformat
+
+    from npae.tutorials import Tutorial
+
+    build = importlib.import_module("build")
+    script = tmp_path / "99_stand_in.py"
+    script.write_text('# %% [markdown]\n# # 99 · Stand-in\n\n# %%\nimport os\n'
+                      'print("data: none, NPAE_FAST =", os.environ.get("NPAE_FAST"))\n')
+    notebook, transcript = tmp_path / "nb.ipynb", tmp_path / "run.txt"
+    build.execute(Tutorial("99", "99_stand_in", script, "Stand-in"), notebook,
+                  tmp_path / "figures", transcript, mode)
+    printed = transcript.read_text()
+    assert printed == f"data: none, NPAE_FAST = {'1' if mode == 'fast' else None}\n"
+    cells = nbformat.read(notebook, as_version=4).cells
+    assert cells[0].source.startswith("# 99") and f"{mode} mode" in cells[1].source
+    assert "This run's data: none" in cells[1].source
+    assert "WARNING" not in capfd.readouterr().err  # no kernel warning in the build's log
