@@ -14,7 +14,7 @@ Needs the ``docs`` extra (``pip install -e '.[docs]'``). Steps:
    each tutorial saves go to ``tutorials/figures/NN_name/`` of the site, and what it
    printed to ``runs/NN_name.txt`` of the stage. ``--reuse-runs`` takes the executed
    tutorials from the last build's stage instead (same mode), to rebuild the rest of
-   the site in seconds;
+   the site without running them again;
 3. copy MathJax from the ``jupyter-server-mathjax`` package into the site, so the math
    renders offline (no CDN);
 4. ``mkdocs build`` (mkdocs-material, mkdocs-jupyter for the notebooks, mkdocstrings for
@@ -51,8 +51,7 @@ MODES = {
             "course's CI builds the site; run the tutorial without `--fast` for MNIST and "
             "the full training",
     "full": "full mode (MNIST where `$NPAE_DATA` or the download cache holds it, else the "
-            "8x8 digits, as its data line says; full training), built with "
-            "`python docs/build.py --full`",
+            "8x8 digits; full training), built with `python docs/build.py --full`",
 }
 
 
@@ -280,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
                         "publishing; the default is fast mode, as CI builds it")
     p.add_argument("--reuse-runs", action="store_true",
                    help="keep the executed tutorials of the last build in --stage (same "
-                        "mode) instead of running them again: rebuilds the pages in seconds")
+                        "mode) instead of running them again")
     args = p.parse_args(argv)
     start = time.perf_counter()
     stage_dir, out = Path(args.stage).resolve(), Path(args.out).resolve()
