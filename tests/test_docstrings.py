@@ -193,3 +193,28 @@ def test_help_still_reads_as_plain_text():
         text = pydoc.render_doc(obj, renderer=pydoc.plaintext)
         assert ".. math::" in text and "$$" not in text and "][" not in text
         assert "\\frac" in text or "\\sum" in text  # the formula, as LaTeX source
+
+
+def test_the_site_parses_every_docstring_as_numpydoc_without_a_warning(caplog):
+    """What the API pages render: Griffe's numpy parser on the translated docstrings. A
+    warning means a section it misreads (a paragraph after "Parameters" shown as a
+    parameter named after its first word, say)."""
+    griffe = pytest.importorskip("griffe")
+    from docstrings import RstToMarkdown
+
+    package = griffe.load("npae", search_paths=[str(REPO)], docstring_parser="numpy",
+                          extensions=griffe.load_extensions(RstToMarkdown))
+
+    def walk(obj):
+        yield obj
+        for member in obj.members.values():
+            if not member.is_alias:
+                yield from walk(member)
+
+    with caplog.at_level("WARNING"):
+        for obj in walk(package):
+            if obj.docstring is not None and not any(
+                    p.startswith(("_", "builtin_")) for p in obj.path.split(".")):
+                obj.docstring.parse("numpy")
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert not warned, warned
