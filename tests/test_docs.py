@@ -11,6 +11,7 @@ never built (building it takes minutes and the ``docs`` extra).
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
 import os
 import pkgutil
@@ -201,7 +202,10 @@ def test_the_build_runs_a_tutorial_in_the_mode_asked_and_says_so(mode, tmp_path,
 
     from npae.tutorials import Tutorial
 
-    build = importlib.import_module("build")
+    # by its path: "build" is also the name of a packaging tool that may be installed
+    spec = importlib.util.spec_from_file_location("npae_docs_build", REPO / "docs" / "build.py")
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
     script = tmp_path / "99_stand_in.py"
     script.write_text('# %% [markdown]\n# # 99 · Stand-in\n\n# %%\nimport os\n'
                       'print("data: none, NPAE_FAST =", os.environ.get("NPAE_FAST"))\n')
