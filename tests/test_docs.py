@@ -1,6 +1,7 @@
 """The built course website (``python docs/build.py``): one page per tutorial with its
-outputs and figures and no failed cell, one API page per public module, math served from
-the site itself.
+outputs and figures, no failed cell and a note saying which mode they come from; one API
+page per public module and an index of them; math served from the site itself, every
+formula left to MathJax and every reference a working link (no raw reStructuredText).
 
 The site is built once, by CI before the tests (``.ci/run``), into ``$NPAE_DOCS_SITE``;
 without that variable the tests look at ``site/`` in the checkout and skip when it was
@@ -10,10 +11,12 @@ never built (building it takes minutes and the ``docs`` extra).
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
 import os
 import pkgutil
 import re
+import sys
 from html import unescape
 from pathlib import Path
 
@@ -24,6 +27,8 @@ from npae.tutorials import find_tutorials
 
 REPO = Path(__file__).resolve().parents[1]
 PNG = b"\x89PNG\r\n\x1a\n"
+sys.path.insert(0, str(REPO / "docs"))
+from check_site import findings  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -37,9 +42,14 @@ def site() -> Path:
     return folder
 
 
+def _all_modules() -> list[str]:
+    return ["npae"] + [m.name for m in pkgutil.walk_packages(npae.__path__, "npae.")]
+
+
 def _public_modules() -> list[str]:
-    names = ["npae"] + [m.name for m in pkgutil.walk_packages(npae.__path__, "npae.")]
-    return sorted(n for n in names if not any(p.startswith("_") for p in n.split(".")))
+    # the exercises' built-in definitions (builtin_*) are data, not API
+    return sorted(n for n in _all_modules()
+                  if not any(p.startswith(("_", "builtin_")) for p in n.split(".")))
 
 
 def _words(text: str) -> list[str]:
@@ -109,3 +119,104 @@ def test_math_is_served_by_the_site_itself(site):
     assert any(s.endswith("assets/mathjax/MathJax.js") for s in scripts)
     assert not [s for s in scripts if s.startswith(("http:", "https:", "//"))], scripts
     assert "$$" in page  # display math, left for MathJax to typeset in the browser
+
+
+def test_each_tutorial_page_says_which_mode_its_outputs_come_from(site):
+    record = json.loads((site / "build.json").read_text())
+    assert record["mode"] in ("fast", "full")
+    for t in record["tutorials"]:
+        text = _text((site / "tutorials" / t["name"] / "index.html").read_text(encoding="utf-8"))
+        note = text[text.index("Outputs and figures on this page:"):][:400]
+        assert f"{record['mode']} mode" in note, (t["name"], note)
+        assert ("data: " in note) == ("data: " in _text(text)), t["name"]
+
+
+def test_code_cells_stay_inside_the_column(site):
+    css = (site / "stylesheets" / "extra.css").read_text()
+    assert re.search(r"jp-OutputArea-output pre\s*\{[^}]*white-space:\s*pre-wrap", css)
+    assert re.search(r"jp-InputArea-editor pre\s*\{[^}]*overflow-x:\s*auto", css)
+    page = (site / "tutorials" / "01_vanilla_autoencoder" / "index.html").read_text()
+    assert 'stylesheets/extra.css"' in page
+
+
+def test_no_api_pages_for_the_exercises_builtin_definitions(site):
+    builtin = [n for n in _all_modules() if ".builtin_" in n]
+    assert builtin  # the rule below is exercised
+    for name in builtin:
+        assert not (site / "api" / name).exists(), name
+
+
+def test_the_api_index_lists_every_public_module_with_its_summary(site):
+    page = (site / "api" / "index.html").read_text(encoding="utf-8")
+    text = " ".join(_words(_text(page)))
+    for name in _public_modules():
+        assert f'href="../api/{name}/"' in page or f'href="{name}/"' in page, name
+        first = (importlib.import_module(name).__doc__ or "").strip().splitlines()
+        if first:
+            assert " ".join(_words(first[0])[:4]) in text, name
+    assert "builtin_" not in _text(page)
+
+
+def test_no_page_shows_raw_math_or_literal_roles(site):
+    pages = sorted(site.rglob("*.html"))
+    raw = {str(p.relative_to(site)): {k: v for k, v in findings(p.read_text(encoding="utf-8"))
+                                      .items() if v} for p in pages}
+    raw = {page: found for page, found in raw.items() if found}
+    assert len(pages) > 40 and not raw, raw
+
+
+def test_the_formulas_are_left_for_mathjax_and_the_roles_are_links(site):
+    conv = (site / "api" / "npae.layers.conv" / "index.html").read_text(encoding="utf-8")
+    math = re.findall(r'<div class="arithmatex">(.*?)</div>', conv, re.S)
+    assert any("\\frac{\\partial L}{\\partial W_{mat}}" in m for m in math)
+    assert all(m.strip().startswith("\\[") and m.strip().endswith("\\]") for m in math)
+    # Conv2D's role naming input_grad_route links to that function's entry (wherever the
+    # kernels module lives)
+    link = r'autorefs-internal"[^>]*href="\.\./npae\.[\w.]+/#npae\.[\w.]+\.input_grad_route"'
+    assert re.search(link, conv)
+    for where, name in (("npae.penalties", "kl_sparsity"), ("npae.penalties", "contractive"),
+                        ("npae.penalties", "gaussian_kl")):
+        page = (site / "api" / where / "index.html").read_text(encoding="utf-8")
+        start = page.index(f'id="{where}.{name}"')
+        entry = page[start:page.find('<div class="doc doc-object', start)]
+        assert 'class="arithmatex"' in entry, name
+
+
+def test_every_cross_reference_lands_on_an_entry(site):
+    links = 0
+    for page in sorted((site / "api").rglob("index.html")):
+        html = page.read_text(encoding="utf-8")
+        for href in re.findall(r'<a class="autorefs autorefs-internal"[^>]*href="([^"]+)"', html):
+            path, _, anchor = href.partition("#")
+            target = (page.parent / path / "index.html") if path else page
+            assert target.resolve().is_file(), (page, href)
+            assert f'id="{anchor}"' in target.read_text(encoding="utf-8"), (page, href)
+            links += 1
+    assert links > 100
+
+
+@pytest.mark.parametrize("mode", ["fast", "full"])
+def test_the_build_runs_a_tutorial_in_the_mode_asked_and_says_so(mode, tmp_path, capfd):
+    """The plumbing of ``--full`` on a two-cell stand-in for a tutorial (no site needed)."""
+    pytest.importorskip("nbclient")
+    pytest.importorskip("jupytext")
+    import nbformat
+
+    from npae.tutorials import Tutorial
+
+    # by its path: "build" is also the name of a packaging tool that may be installed
+    spec = importlib.util.spec_from_file_location("npae_docs_build", REPO / "docs" / "build.py")
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
+    script = tmp_path / "99_stand_in.py"
+    script.write_text('# %% [markdown]\n# # 99 · Stand-in\n\n# %%\nimport os\n'
+                      'print("data: none, NPAE_FAST =", os.environ.get("NPAE_FAST"))\n')
+    notebook, transcript = tmp_path / "nb.ipynb", tmp_path / "run.txt"
+    build.execute(Tutorial("99", "99_stand_in", script, "Stand-in"), notebook,
+                  tmp_path / "figures", transcript, mode)
+    printed = transcript.read_text()
+    assert printed == f"data: none, NPAE_FAST = {'1' if mode == 'fast' else None}\n"
+    cells = nbformat.read(notebook, as_version=4).cells
+    assert cells[0].source.startswith("# 99") and f"{mode} mode" in cells[1].source
+    assert "This run's data: none" in cells[1].source
+    assert "WARNING" not in capfd.readouterr().err  # no kernel warning in the build's log

@@ -44,6 +44,8 @@ class ContractiveAutoencoder(Autoencoder):
         Bound on the Jacobian entries held at once for a deep encoder (the
         batch is processed in chunks beyond it).
 
+    Notes
+    -----
     The penalty is logged as the loss part ``"contractive"``.
     """
 

@@ -64,6 +64,8 @@ class SparseAutoencoder(Autoencoder):
         ``"batchmean"`` by default (see the module docstring for why).
     rng : Generator or int, optional
 
+    Notes
+    -----
     The penalty is logged as the loss part ``"sparsity"``.
     """
 
