@@ -29,10 +29,9 @@ REQUIRED = os.environ.get("NPAE_REQUIRE_BROWSER", "") not in ("", "0")
 NO_CHROMIUM = "no Chromium here (CI installs Debian's package: apt-get install chromium)"
 needs_chromium = pytest.mark.skipif(CHROMIUM is None and not REQUIRED, reason=NO_CHROMIUM)
 
-# Raw TeX on API pages: the docstrings' ``.. math::`` blocks are shown as text until
-# docs/build.py renders them (issue of the site's build, in progress elsewhere). Set to
-# True once it does; until then the API pages are held to every other check.
-API_RAW_TEX_CHECKED = False
+# Raw TeX on API pages: docs/build.py translates the docstrings' ``.. math::`` and roles
+# (docs/docstrings.py), so API pages are held to the raw-TeX check like the tutorials.
+API_RAW_TEX_CHECKED = True
 
 # Problems of the site as it is built today, each with why it is not this test's to fix.
 # The check below still fails on any other problem, and
