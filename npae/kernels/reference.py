@@ -1,7 +1,9 @@
 r"""The reference kernels: each layer's arithmetic written as its formula.
 
 This module is the *definition* of what the convolution, transposed convolution,
-max pooling, upsampling and reshape layers compute, forward and backward. Each
+max pooling, upsampling and reshape layers compute, forward and backward, and (at
+its end) the plain formulas of the activations, losses and penalties that npae
+computes with a numerics trick. Each
 function is pure (arrays in, arrays out, nothing kept), short, and reads like the
 derivation in its docstring: loops run over the kernel offsets ``(a, b)`` or the
 window positions of a pooling window, never over samples or pixels, and each
@@ -29,7 +31,9 @@ Pair = tuple[int, int]
 __all__ = ["conv_output_size", "conv_transpose_output_size", "window_offset",
            "conv2d_forward", "conv2d_backward", "conv_transpose2d_forward",
            "conv_transpose2d_backward", "maxpool2d_forward", "maxpool2d_backward",
-           "upsample2d_forward", "upsample2d_backward", "reshape_forward", "reshape_backward"]
+           "upsample2d_forward", "upsample2d_backward", "reshape_forward", "reshape_backward",
+           "sigmoid", "softplus", "bce_with_logits", "softmax_cross_entropy", "gaussian_kl",
+           "kl_sparsity"]
 
 
 def conv_output_size(size: int, kernel: int, stride: int, padding: int) -> int:
@@ -285,3 +289,97 @@ def reshape_backward(dy: Array, cache: tuple) -> Array:
     """``dx = reshape(dy, x.shape)``: a reshape moves no number, so neither does its
     gradient."""
     return dy.reshape(cache)
+
+
+# -- the plain formulas of the functions with a numerics trick ---------------------------------
+# npae.layers.activations, npae.losses and npae.penalties compute these in forms that never
+# overflow (or lose digits) for extreme inputs; in reference mode they call these instead.
+# The formulas are exact in exact arithmetic; in floating point they overflow where the
+# tricks do not (exp of more than about 88 in float32, 709 in float64). ``D`` is the
+# divisor of the reduction (elements, batch size or 1).
+
+#: The clips that are part of the penalties' definitions (npae.penalties uses the same).
+LOGVAR_CLIP = 80.0
+KL_EPS = 1e-6
+
+def sigmoid(a: Array) -> Array:
+    r"""``s(a) = 1 / (1 + e^{-a})``, whose derivative is ``s (1 - s)``."""
+    return 1 / (1 + get_array_module(a).exp(-a))
+
+
+def softplus(a: Array) -> Array:
+    r"""``log(1 + e^a)``, whose derivative is ``sigmoid(a)``."""
+    xp = get_array_module(a)
+    return xp.log1p(xp.exp(a))
+
+
+def bce_with_logits(z: Array, t: Array, D: int) -> tuple[Array, Array]:
+    r"""Binary cross-entropy of ``s = sigmoid(z)``: ``(value, dL/dz)``.
+
+    .. math::
+        L = -\frac1D \sum_i \big[t_i \log s_i + (1 - t_i) \log(1 - s_i)\big],
+        \qquad \frac{\partial L}{\partial z_i} = \frac{s_i - t_i}{D},
+
+    since ``ds/dz = s (1 - s)``; the logs are written ``log s = -softplus(-z)`` and
+    ``log(1 - s) = -softplus(z)`` (the same numbers, with no ``log 0`` when ``s`` rounds
+    to 1).
+    """
+    value = (t * softplus(-z) + (1 - t) * softplus(z)).sum() / D
+    return value, (sigmoid(z) - t) / D
+
+
+def softmax_cross_entropy(z: Array, labels: Array, D: int) -> tuple[Array, Array]:
+    r"""Cross-entropy of ``p = softmax(z)`` row by row: ``(value, dL/dz)``.
+
+    ``labels`` are class indices ``(N,)`` (one-hot targets ``t``) or probabilities
+    ``t (N, C)``. With ``log p_nc = z_nc - log sum_c' e^{z_nc'}``:
+
+    .. math::
+        L = -\frac1D \sum_{n,c} t_{nc} \log p_{nc}, \qquad
+        \frac{\partial L}{\partial z_{nc}} = \frac{(\sum_{c'} t_{nc'})\, p_{nc} - t_{nc}}{D}.
+    """
+    xp = get_array_module(z)
+    t = (xp.arange(z.shape[1]) == labels[:, None]).astype(z.dtype) if labels.ndim == 1 \
+        else labels
+    e = xp.exp(z)
+    log_p = z - xp.log(e.sum(axis=1, keepdims=True))
+    p = e / e.sum(axis=1, keepdims=True)
+    return -(t * log_p).sum() / D, (t.sum(axis=1, keepdims=True) * p - t) / D
+
+
+def gaussian_kl(mu: Array, logvar: Array) -> tuple[Array, Array, Array]:
+    r"""``KL(N(mu, e^{logvar}) || N(0, I))``, summed over latent dims, mean over the batch
+    ``N``: ``(value, dmu, dlogvar)``.
+
+    .. math::
+        KL = \frac{1}{2N} \sum_{n,j} \big(\mu_{nj}^2 + e^{\mathrm{logvar}_{nj}}
+            - \mathrm{logvar}_{nj} - 1\big), \quad
+        \frac{\partial KL}{\partial \mu} = \frac{\mu}{N}, \quad
+        \frac{\partial KL}{\partial\, \mathrm{logvar}} = \frac{e^{\mathrm{logvar}} - 1}{2N},
+
+    with ``logvar`` clipped to ``[-80, 80]`` first, as :func:`npae.penalties.gaussian_kl`
+    defines it (the posterior the VAE samples from).
+    """
+    xp, N = get_array_module(mu), mu.shape[0]
+    logvar = xp.clip(logvar, -LOGVAR_CLIP, LOGVAR_CLIP)  # as the VAE samples (its definition)
+    var = xp.exp(logvar)
+    return (0.5 * (mu * mu + var - logvar - 1).sum() / N, mu / N, (var - 1) / (2 * N))
+
+
+def kl_sparsity(h: Array, rho: float, beta: float) -> tuple[Array, Array]:
+    r"""``beta sum_j KL(rho || rho_hat_j)`` with ``rho_hat_j`` the batch mean of ``h_j``:
+    ``(value, dh)``.
+
+    .. math::
+        \mathrm{KL} = \rho \log\frac{\rho}{\hat\rho_j} + (1-\rho)\log\frac{1-\rho}{1-\hat\rho_j},
+        \qquad \frac{\partial}{\partial h_{ij}} = \frac{\beta}{N}
+            \Big(\frac{1-\rho}{1-\hat\rho_j} - \frac{\rho}{\hat\rho_j}\Big),
+
+    the same for every sample ``i`` (``d rho_hat_j / d h_ij = 1 / N``).
+    """
+    xp, N = get_array_module(h), h.shape[0]
+    # rho_hat clipped to [1e-6, 1 - 1e-6], as npae.penalties.kl_sparsity defines it
+    r = xp.clip(h.mean(axis=0), KL_EPS, 1 - KL_EPS)
+    kl = rho * xp.log(rho / r) + (1 - rho) * xp.log((1 - rho) / (1 - r))
+    dh = xp.broadcast_to((1 - rho) / (1 - r) - rho / r, h.shape) * (beta / N)
+    return beta * kl.sum(), dh
