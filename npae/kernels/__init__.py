@@ -21,6 +21,12 @@ or set the environment variable ``NPAE_KERNELS=reference`` before starting Pytho
 (read at the first kernel call, so a bad value never breaks ``import npae``). A layer
 runs its backward with the set that ran its forward, whatever was chosen between.
 Both sets give the same numbers: float64 to about 1e-12, float32 to about 1e-5.
+
+The reference mode also swaps the numerics tricks of :func:`npae.layers.activations.sigmoid`,
+``softplus``, :func:`npae.losses.bce_with_logits`, ``softmax_cross_entropy`` and
+:func:`npae.penalties.gaussian_kl`, ``kl_sparsity`` for their plain formulas (the end of
+:mod:`npae.kernels.reference`): the same numbers on ordinary inputs, but an overflow
+where an exponent passes about 88 (float32) or 709 (float64), which the tricks avoid.
 """
 
 from __future__ import annotations

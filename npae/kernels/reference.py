@@ -128,6 +128,16 @@ def conv2d_backward(dy: Array, x: Array, W: Array, stride: int | Pair = 1,
     a sum because a pixel lies in every window that covers it (windows overlap when
     the kernel is larger than the stride); ``dx`` is ``dxp`` without its padding
     (the padding is a constant, not a variable).
+
+    Parameters
+    ----------
+    dy : array (N, O, Ho, Wo)
+    x : array (N, C, H, W), the forward pass's cache (its input)
+    W, stride, padding : as given to the forward pass
+
+    Returns
+    -------
+    dx : array (N, C, H, W); dW : array (O, C, kh, kw); dbias : array (O,)
     """
     xp = get_array_module(dy, W)
     stride, padding = _pair(stride), _pair(padding)
@@ -195,6 +205,16 @@ def conv_transpose2d_backward(dy: Array, x: Array, W: Array, stride: int | Pair 
 
     and ``dbias_o = sum_{n,i,j} dy[n, o, i, j]``. So ``dx`` is a convolution of ``dy``
     with ``W`` (read as ``(out = C, in = O, kh, kw)``): the transpose of a transpose.
+
+    Parameters
+    ----------
+    dy : array (N, O, Ho, Wo)
+    x : array (N, C, H, W), the forward pass's cache (its input)
+    W, stride, padding : as given to the forward pass
+
+    Returns
+    -------
+    dx : array (N, C, H, W); dW : array (C, O, kh, kw); dbias : array (O,)
     """
     xp = get_array_module(dy, W)
     stride, padding = _pair(stride), _pair(padding)
