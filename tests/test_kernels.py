@@ -435,3 +435,16 @@ def test_the_reference_kernels_run_on_the_device_with_the_numpy_numbers(restore_
     for a, b in zip(device, host, strict=True):
         np.testing.assert_array_equal(a, b)
 
+
+
+def test_the_old_im2col_names_still_import():
+    """npae.im2col moved to npae.kernels; its public names stay importable, as the same
+    objects (conv2d_forward is the gathered route's old name)."""
+    import npae.im2col as old
+    from npae.kernels.fast import layout, patches, routes
+
+    homes = (layout, patches, routes, reference)
+    for name in old.__all__:
+        obj = getattr(old, name)
+        new_name = "conv2d_forward_gather" if name == "conv2d_forward" else name
+        assert any(getattr(home, new_name, None) is obj for home in homes), name
