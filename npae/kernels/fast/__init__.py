@@ -5,7 +5,8 @@ Same functions, same arguments and same results as :mod:`npae.kernels.reference`
 of scratch buffers a layer keeps from batch to batch, and ``input_grad=False``, which
 skips a convolution's input gradient (returned as ``None``) where nothing needs it.
 The caches are these functions' own: pass a cache only to the backward of the
-kernel set that made it.
+kernel set that made it. Kernel sizes, strides, paddings and scales are ``(h, w)``
+pairs here (the layers pass them so; the reference also takes plain ints).
 
 - Convolutions (:mod:`~npae.kernels.fast.patches`, :mod:`~npae.kernels.fast.routes`): one
   large BLAS product per pass on *pixel rows* (``(N H W, C)``), the route of each pass
