@@ -123,6 +123,22 @@ def peak_memory_mb(fn: Callable[[], object]) -> float:
     return peak / 2**20
 
 
+def with_kernels(name: str, fn: Callable[[], object]) -> Callable[[], object]:
+    """``fn`` run with ``npae.kernels.use(name)`` in force (the previous set restored after
+    each call), so that rounds alternating with other steps time the kernels asked for."""
+    from npae import kernels
+
+    def run() -> object:
+        was = kernels.active()
+        kernels.use(name)
+        try:
+            return fn()
+        finally:
+            kernels.use(was)
+
+    return run
+
+
 def mnist_like(n: int, seed: int = 0) -> np.ndarray:
     """``n`` MNIST-shaped images (784 floats in [0, 1]); real MNIST when it is at hand."""
     try:

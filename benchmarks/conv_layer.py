@@ -5,7 +5,8 @@ Layer: ``Conv2D(16, 32, 3, stride=1, padding=1)`` on a float32 batch of shape
 db in both libraries. Both run with the same thread count (BLAS for numpy,
 ``torch.set_num_threads`` for PyTorch), in alternating blocks of rounds so that
 load from other processes hits both alike; the best and the median round of
-each are reported.
+each are reported, and npae's layer once more on its reference kernels
+(:mod:`npae.kernels.reference`, the formulas as written).
 
 Run from the repository root: ``python -m benchmarks.conv_layer``
 (``NPAE_BENCH_THREADS`` sets the thread count, default: every core).
@@ -18,7 +19,13 @@ from collections.abc import Callable
 
 import numpy as np
 
-from benchmarks._harness import blas_info, limit_threads, torch_module_step, try_torch
+from benchmarks._harness import (
+    blas_info,
+    limit_threads,
+    torch_module_step,
+    try_torch,
+    with_kernels,
+)
 from benchmarks._harness import threads as n_threads
 from npae.layers import Conv2D
 
@@ -65,7 +72,8 @@ def run(rounds: int = ROUNDS) -> dict:
         result = {"benchmark": f"Conv2D({C_IN}, {C_OUT}, {K}, stride={STRIDE}, padding={PAD}) "
                                f"forward+backward, float32 batch {(N, C_IN, SIZE, SIZE)}",
                   "threads": n, "blas": blas_info()}
-        steps = {"npae": npae_step(x, dy)}
+        steps = {"npae": npae_step(x, dy),
+                 "reference": with_kernels("reference", npae_step(x, dy))}
         if try_torch() is not None:
             steps["torch"] = torch_step(x, dy)
         times: dict[str, list[float]] = {name: [] for name in steps}
@@ -89,6 +97,8 @@ if __name__ == "__main__":
     r = run()
     print(f"{r['benchmark']}, {r['threads']} threads; numpy BLAS: {r['blas']}")
     print(f"npae    best {r['npae_s'] * 1e3:7.1f} ms   median {r['npae_median_s'] * 1e3:7.1f} ms")
+    print(f"npae on the reference kernels: best {r['reference_s'] * 1e3:7.1f} ms   median "
+          f"{r['reference_median_s'] * 1e3:7.1f} ms ({r['reference_s'] / r['npae_s']:.1f}x)")
     if "torch_s" in r:
         print(f"PyTorch best {r['torch_s'] * 1e3:7.1f} ms   median "
               f"{r['torch_median_s'] * 1e3:7.1f} ms")

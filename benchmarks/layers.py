@@ -11,7 +11,10 @@ epoch's time goes, so the next bottleneck is visible at a glance. For each
 convolution it also times the three matrix products of its im2col form alone
 (:func:`products_step`), in the same rounds: where they alone take longer than
 PyTorch's whole layer, no route built on BLAS products of those shapes can
-meet a target.
+meet a target. The last column times the same step on npae's reference kernels
+(:mod:`npae.kernels.reference`, the formulas as written; layers with kernels only),
+also in the same rounds, and says how many times the fast kernels' time it takes:
+what readability costs.
 """
 
 from __future__ import annotations
@@ -23,11 +26,18 @@ from typing import Any
 import numpy as np
 
 from benchmarks import conv_models
-from benchmarks._harness import peak_memory_mb, timed_rounds, torch_module_step, try_torch
+from benchmarks._harness import (
+    peak_memory_mb,
+    timed_rounds,
+    torch_module_step,
+    try_torch,
+    with_kernels,
+)
 from npae import backend
-from npae import im2col as npae_im2col
-from npae.im2col import is_channels_last
-from npae.models.convolutional import _describe
+from npae.kernels.fast import layout
+from npae.kernels.fast.layout import is_channels_last
+from npae.kernels.fast.patches import gram
+from npae.models.convolutional import describe
 
 BATCH = 128
 #: Short names of the models, for the table's "in" column.
@@ -35,6 +45,8 @@ SHORT = {"classic conv AE": "classic", "CNN AE (32,1,1) code": "cnn", "conv VAE"
 #: Targets of the issue (npae / PyTorch, forward + backward) by layer type.
 TARGETS = {"Conv2D": 1.5, "ConvTranspose2D": 1.5, "MaxPool2D": 1.0, "Upsample2D": 1.0}
 SKIP = ("Flatten", "Reshape")
+#: Layers whose arithmetic is in npae.kernels: timed on the reference kernels too.
+KERNEL_LAYERS = ("Conv2D", "ConvTranspose2D", "MaxPool2D", "Upsample2D")
 CALL_S = 0.05  # each timed call repeats the step to last about this long
 
 
@@ -47,7 +59,7 @@ def model_layers(batch: int) -> list[dict]:
         z = model.encode(x)
         for seq, inp in ((model.encoder, x), (model.decoder, z)):
             for layer in seq.layers:
-                key = (type(layer).__name__, _describe(layer), tuple(inp.shape[1:]))
+                key = (type(layer).__name__, describe(layer), tuple(inp.shape[1:]))
                 if key[0] not in SKIP:
                     entry = entries.setdefault(key, {"layer": layer, "label": key[1],
                                                      "kind": key[0], "shape": inp.shape,
@@ -74,7 +86,7 @@ def _as_in_the_model(a: np.ndarray, channels_last: bool) -> np.ndarray:
     models are NCHW throughout and get ``a`` as it is)."""
     if not channels_last or a.ndim != 4:
         return a
-    return npae_im2col.channels_last(np.ascontiguousarray(a.transpose(0, 2, 3, 1)))
+    return layout.channels_last(np.ascontiguousarray(a.transpose(0, 2, 3, 1)))
 
 
 def npae_step(layer: Any, x: np.ndarray, dy: np.ndarray) -> Callable[[], object]:
@@ -116,10 +128,18 @@ def products_step(layer: Any, x_shape: tuple[int, ...]) -> Callable[[], object] 
 
     def step():
         X_col @ W_mat.T
-        npae_im2col._gram(dY, X_col)
+        gram(dY, X_col)
         return dY @ W_mat
 
     return step
+
+
+def _reps(fn: Callable[[], object]) -> int:
+    """How many calls of ``fn`` (after a warm-up) last about :data:`CALL_S`."""
+    fn()
+    t = time.perf_counter()
+    fn()
+    return max(1, min(200, round(CALL_S / max(time.perf_counter() - t, 1e-6))))
 
 
 def _repeated(fn: Callable[[], object], reps: int) -> Callable[[], None]:
@@ -143,31 +163,39 @@ def run(only: str | None = None, repeat: int = 3, batch: int | None = None) -> d
         x, dy = _inputs(layer, entry["shape"])
         x_npae = _as_in_the_model(x, entry["channels_last"])
         dy_npae = _as_in_the_model(dy, entry["dy_channels_last"])
-        steps = [npae_step(layer, x_npae, dy_npae)]
+        steps = {"npae": npae_step(layer, x_npae, dy_npae)}
         if torch is not None:
-            steps.append(torch_step(layer, x, dy))
-        steps[0]()
-        t = time.perf_counter()
-        steps[0]()
-        reps = max(1, min(200, round(CALL_S / max(time.perf_counter() - t, 1e-6))))
+            steps["torch"] = torch_step(layer, x, dy)
         products = products_step(layer, entry["shape"])
         if products is not None:
-            steps.append(products)
-        times = timed_rounds([(_repeated(s, reps), lambda: None) for s in steps], repeat)
+            steps["products"] = products
+        if entry["kind"] in KERNEL_LAYERS:
+            steps["reference"] = with_kernels("reference", npae_step(layer, x_npae, dy_npae))
+        # each call repeats a step to last about CALL_S: npae's count for the steps it
+        # races, the reference's own (it may be far slower)
+        reps = dict.fromkeys(steps, _reps(steps["npae"]))
+        if "reference" in steps:
+            reps["reference"] = _reps(steps["reference"])
+        times = timed_rounds([(_repeated(step, reps[name]), lambda: None)
+                              for name, step in steps.items()], repeat)
+        secs = {name: t / reps[name] for name, t in zip(steps, times)}
         row = {"layer": entry["label"], "input": "x".join(map(str, entry["shape"][1:])),
-               "batch": batch, "models": entry["models"], "npae_s": times[0] / reps,
+               "batch": batch, "models": entry["models"], "npae_s": secs["npae"],
                "npae_peak_mb": peak_memory_mb(npae_step(type(layer)(**layer.config()), x_npae,
                                                          dy_npae)),
                "target": TARGETS.get(entry["kind"])}
         if torch is not None:
-            row["torch_s"] = times[1] / reps
+            row["torch_s"] = secs["torch"]
             row["ratio"] = row["npae_s"] / row["torch_s"]
         if products is not None:
-            row["products_s"] = times[-1] / reps
+            row["products_s"] = secs["products"]
+        if "reference" in secs:
+            row["reference_s"] = secs["reference"]
         rows.append(row)
         print(f"  {row['layer']} on {row['input']}: npae {row['npae_s'] * 1e3:.2f} ms"
-              + (f", PyTorch {row['torch_s'] * 1e3:.2f} ms" if "torch_s" in row else ""),
-              flush=True)
+              + (f", PyTorch {row['torch_s'] * 1e3:.2f} ms" if "torch_s" in row else "")
+              + (f", reference kernels {row['reference_s'] * 1e3:.2f} ms"
+                 if "reference_s" in row else ""), flush=True)
     return {"rows": rows, "batch": batch, "torch": getattr(torch, "__version__", None)}
 
 
@@ -175,14 +203,16 @@ def markdown(result: dict) -> str:
     """The per-layer table (ratio = npae seconds / PyTorch seconds)."""
     lines = [f"Forward + backward of one float32 batch of {result['batch']} per layer.", "",
              "| layer | input | in | npae ms | PyTorch ms | ratio | target | im2col products ms "
-             "| npae peak MiB |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| npae peak MiB | reference kernels ms |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in result["rows"]:
         torch_ms = f"{r['torch_s'] * 1e3:.2f}" if "torch_s" in r else "-"
         ratio = f"{r['ratio']:.2f}" if "ratio" in r else "-"
         target = f"≤ {r['target']}" if r["target"] else "-"
         products = f"{r['products_s'] * 1e3:.2f}" if "products_s" in r else "-"
+        reference = (f"{r['reference_s'] * 1e3:.2f} ({r['reference_s'] / r['npae_s']:.1f}x)"
+                     if "reference_s" in r else "-")
         lines.append(f"| {r['layer']} | {r['input']} | {', '.join(r['models'])} | "
                      f"{r['npae_s'] * 1e3:.2f} | {torch_ms} | {ratio} | {target} | "
-                     f"{products} | {r['npae_peak_mb']:.1f} |")
+                     f"{products} | {r['npae_peak_mb']:.1f} | {reference} |")
     return "\n".join(lines)

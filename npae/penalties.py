@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from npae import kernels
 from npae.arguments import check_hyper, is_int
 from npae.backend import Array, get_array_module, host_value, to_floats
 from npae.layers.activations import Activation
@@ -158,6 +159,8 @@ def kl_sparsity(h: Array, rho: float, beta: float, check: bool = True) -> tuple[
             raise ValueError(
                 f"kl_sparsity: the mean activations rho_hat must lie in [0, 1] (a code in "
                 f"(0, 1), e.g. a Sigmoid output), got values in [{lo}, {hi}]")
+    if kernels.active() == "reference":  # the plain formula (npae.kernels.reference)
+        return kernels.reference.kl_sparsity(h, rho, beta)
     d_rho_hat = (1 - rho) / (1 - r) - rho / r
     dh = xp.broadcast_to(d_rho_hat * (beta / N), h.shape).copy()
     return beta * value, dh
@@ -533,6 +536,8 @@ def gaussian_kl(mu: Array, logvar: Array) -> tuple[float, Array, Array]:
     if mu.ndim != 2 or mu.shape[0] == 0:
         raise ValueError(
             f"gaussian_kl: expected (batch, latent) arrays with batch >= 1, got {mu.shape}")
+    if kernels.active() == "reference":  # the plain formula (npae.kernels.reference)
+        return kernels.reference.gaussian_kl(mu, logvar)
     xp = get_array_module(mu)
     N = mu.shape[0]
     lv = xp.clip(logvar, -LOGVAR_CLIP, LOGVAR_CLIP)

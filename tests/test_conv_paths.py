@@ -1,5 +1,8 @@
-"""The fast paths of convolution and pooling agree with the general ones, with finite
-differences, with plain references, and on the (stand-in) device, bit for bit."""
+"""The fast kernels' routes of convolution and pooling agree with each other, with finite
+differences, with plain references, and on the (stand-in) device, bit for bit.
+
+These tests are about :mod:`npae.kernels.fast`: they run it whatever ``NPAE_KERNELS`` says
+(tests/test_kernels.py holds every fast kernel to the reference)."""
 
 from __future__ import annotations
 
@@ -8,15 +11,26 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-import npae.im2col as im2col_module
-from npae import backend
+from npae import backend, kernels
 from npae.gradcheck import check_function, check_layer
-from npae.im2col import conv2d_forward, conv2d_input_grad, input_grad_route, pixel_rows
+from npae.kernels.fast import layout, patches, routes
+from npae.kernels.fast.layout import pixel_rows
+from npae.kernels.fast.routes import conv2d_forward_gather as conv2d_forward
+from npae.kernels.fast.routes import conv2d_input_grad, input_grad_route
 from npae.layers import Conv2D, ConvTranspose2D, MaxPool2D, Upsample2D
 
 import strict_device
 
 ROUTES = ("col2im", "correlate")
+
+
+@pytest.fixture(autouse=True)
+def fast_kernels():
+    """The layers run the fast kernels here, as they do by default."""
+    was = kernels.active()
+    kernels.use("fast")
+    yield
+    kernels.use(was)
 
 
 @st.composite
@@ -66,7 +80,7 @@ def test_both_input_gradient_routes_match_finite_differences(c):
     (lambda: ConvTranspose2D(3, 1, 3, dtype=np.float64, rng=3), (1, 3, 1, 1)),
 ], ids=["conv", "conv-p2", "convT", "convT-1x1"])
 def test_layers_pass_the_gradient_check_on_either_route(route, make, shape, monkeypatch):
-    monkeypatch.setattr(im2col_module, "input_grad_route", lambda *args: route)
+    monkeypatch.setattr(routes, "input_grad_route", lambda *args: route)
     x = np.random.default_rng(5).standard_normal(shape)
     report = check_layer(make(), x)
     assert report.passed, report
@@ -106,14 +120,14 @@ def test_both_forward_routes_give_scipys_convolution_and_the_same_gradients(c):
                          for n in range(c["n"])])
     gathered, cols = conv2d_forward(x, W, (1, 1), (ph, pw), b)
     x_rows = pixel_rows(x)
-    scattered = im2col_module.conv2d_forward_scatter(x_rows, W, x.shape, (ph, pw), b)
+    scattered = routes.conv2d_forward_scatter(x_rows, W, x.shape, (ph, pw), b)
     np.testing.assert_allclose(gathered, expected, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(scattered, expected, rtol=1e-12, atol=1e-12)
     dy_rows = rng.standard_normal((cols.shape[0], c["o"]))
-    dcols = im2col_module.dy_patches(dy_rows, x.shape, W.shape, (ph, pw))
+    dcols = routes.dy_patches(dy_rows, x.shape, W.shape, (ph, pw))
     np.testing.assert_allclose(
-        im2col_module.conv2d_weight_grad_from_dy(x_rows, dcols, W.shape),
-        im2col_module.conv2d_weight_grad(cols, dy_rows, W.shape), rtol=1e-12, atol=1e-12)
+        routes.conv2d_weight_grad_from_dy(x_rows, dcols, W.shape),
+        routes.conv2d_weight_grad(cols, dy_rows, W.shape), rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("forward", FORWARD_ROUTES)
@@ -125,22 +139,19 @@ def test_both_forward_routes_give_scipys_convolution_and_the_same_gradients(c):
 ], ids=["conv", "conv-to-1", "conv-from-1"])
 def test_conv_passes_the_gradient_check_on_every_route(forward, route, make, shape,
                                                        monkeypatch):
-    import npae.layers.conv as conv_module
-
-    monkeypatch.setattr(conv_module, "forward_route", lambda *args: forward)
-    monkeypatch.setattr(conv_module, "input_grad_route", lambda *args: route)
-    monkeypatch.setattr(im2col_module, "input_grad_route", lambda *args: route)
+    monkeypatch.setattr(routes, "forward_route", lambda *args: forward)
+    monkeypatch.setattr(routes, "input_grad_route", lambda *args: route)
     x = np.random.default_rng(5).standard_normal(shape)
     layer = make()
     report = check_layer(layer, x)
     assert report.passed, report
-    assert layer._route == forward
+    assert layer._cache[0] == "fast" and layer._cache[1][0] == forward  # the route it took
 
 
 def test_the_forward_route_follows_the_shapes():
     """Scatter where the convolution has fewer outputs than inputs (stride 1), gather
     otherwise and wherever scattering does not apply (stride 2, padding >= kernel)."""
-    route = im2col_module.forward_route
+    route = routes.forward_route
     assert route((128, 16, 28, 28), (1, 16, 3, 3), (1, 1), (1, 1)) == "scatter"
     assert route((128, 32, 14, 14), (16, 32, 3, 3), (1, 1), (1, 1)) == "scatter"
     assert route((128, 16, 14, 14), (32, 16, 3, 3), (1, 1), (1, 1)) == "gather"
@@ -234,8 +245,8 @@ def test_either_memory_layout_gives_the_same_numbers(name):
     make, shape = LAYERS[name]
     rng = np.random.default_rng(3)
     x = rng.integers(0, 3, shape).astype(np.float64)
-    x_last = im2col_module.channels_last(np.ascontiguousarray(x.transpose(0, 2, 3, 1)))
-    assert im2col_module.is_channels_last(x_last) and not np.shares_memory(x, x_last)
+    x_last = layout.channels_last(np.ascontiguousarray(x.transpose(0, 2, 3, 1)))
+    assert layout.is_channels_last(x_last) and not np.shares_memory(x, x_last)
     results = []
     for inp in (x, x_last):
         layer = make()
@@ -249,11 +260,11 @@ def test_either_memory_layout_gives_the_same_numbers(name):
 def test_a_convolution_hands_the_next_one_its_pixel_rows_without_a_copy():
     conv1, conv2 = Conv2D(3, 4, 3, padding=1, rng=0), Conv2D(4, 2, 3, padding=1, rng=1)
     y = conv1.forward(np.random.default_rng(0).standard_normal((2, 3, 6, 5), np.float32))
-    assert y.shape == (2, 4, 6, 5) and im2col_module.is_channels_last(y)
+    assert y.shape == (2, 4, 6, 5) and layout.is_channels_last(y)
     assert np.shares_memory(pixel_rows(y), y)  # a view: the layout is already rows
     conv2.forward(y)
     dy = conv2.backward(np.ones((2, 2, 6, 5), np.float32))
-    assert im2col_module.is_channels_last(dy) and np.shares_memory(pixel_rows(dy), dy)
+    assert layout.is_channels_last(dy) and np.shares_memory(pixel_rows(dy), dy)
     assert conv1.backward(dy).shape == (2, 3, 6, 5)
 
 
@@ -272,9 +283,9 @@ def test_col2im_of_product_is_col2im_of_the_product(n, c, o, kh, sh, sw, ph, pw,
     W = r.standard_normal((o, c, kh, kw))
     dy_rows = r.standard_normal((n * ho * wo, o))
     W_mat = W.transpose(0, 2, 3, 1).reshape(o, -1)
-    expected = im2col_module.col2im(dy_rows @ W_mat, (n, c, h, w), (kh, kw), (sh, sw),
+    expected = patches.col2im(dy_rows @ W_mat, (n, c, h, w), (kh, kw), (sh, sw),
                                     (ph, pw))
-    got = im2col_module.col2im_of_product(dy_rows, W, (n, c, h, w), (sh, sw), (ph, pw))
+    got = patches.col2im_of_product(dy_rows, W, (n, c, h, w), (sh, sw), (ph, pw))
     np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
 
 
@@ -287,8 +298,8 @@ def test_a_kernel_as_large_as_the_image_is_one_product(stride):
     W, dy_rows = r.standard_normal((o, c, *k)), r.standard_normal((n, o))
     W_mat = W.transpose(0, 2, 3, 1).reshape(o, -1)
     shape = (n, c, *k)
-    expected = im2col_module.col2im(dy_rows @ W_mat, shape, k, (stride, stride), (0, 0))
-    got = im2col_module.col2im_of_product(dy_rows, W, shape, (stride, stride), (0, 0))
+    expected = patches.col2im(dy_rows @ W_mat, shape, k, (stride, stride), (0, 0))
+    got = patches.col2im_of_product(dy_rows, W, shape, (stride, stride), (0, 0))
     np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
     for layer, x_shape in ((Conv2D(c, o, k, stride=stride, dtype=np.float64, rng=1), shape),
                            (ConvTranspose2D(o, c, k, stride=stride, dtype=np.float64, rng=2),

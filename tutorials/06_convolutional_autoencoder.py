@@ -167,7 +167,80 @@ print(f"max |conv(shift(x)) - shift(conv(x))| = {gap:.1e}  (feature values up to
 # %% [markdown]
 # A dense layer has no such structure: its response to the shifted digit is a
 # different pattern, not a shifted copy, and it must learn every position separately.
+
+# %% [markdown]
+# ## How a convolution's gradient is computed
 #
+# Training needs the gradient of the loss with respect to every kernel weight, every
+# bias and (to reach the layers below) every input pixel. Write `xp` for the input
+# padded with `p` zeros, `s` for the stride and `dy = dL/dy` for the gradient that
+# arrives from above. The forward pass is a sum over the kernel offsets `(a, b)`:
+#
+# $$y_{n,o,i,j} = b_o + \sum_{c,a,b} W_{o,c,a,b}\, xp_{n,c,\,is + a,\, js + b}.$$
+#
+# `y` is linear in `W`, `b` and `xp`, so each gradient collects the coefficient of its
+# variable in every output, weighted by that output's `dy`:
+#
+# - $\partial L / \partial W_{o,c,a,b} = \sum_{n,i,j} dy_{n,o,i,j}\, xp_{n,c,\,is + a,\, js + b}$:
+#   for each offset, `dy` times the pixels that offset saw (weight sharing: one
+#   weight, a contribution from every position);
+# - $\partial L / \partial b_o = \sum_{n,i,j} dy_{n,o,i,j}$;
+# - input pixel `xp[n, c, is + a, js + b]` met `W[o, c, a, b]` in output `(i, j)`, so
+#   it receives $\sum_o dy_{n,o,i,j} W_{o,c,a,b}$ from every window that covered it
+#   (windows overlap when `k > s`, and the contributions add); `dx` is that image
+#   without its padding rows and columns.
+#
+# That is all of it. npae writes these formulas as code in
+# `npae.kernels.reference.conv2d_backward`, a loop over the `k x k` offsets in
+# which each step handles one offset of every window of every image at once (this
+# derivation and the loop are npae's presentation; the lecture decks do not derive
+# the backward pass). We run it on a small example and check it twice: against
+# central differences of `L = sum(dy * y)`, and against the `Conv2D` layer.
+
+# %%
+from npae import kernels
+from npae.gradcheck import numerical_gradient, rel_error
+from npae.kernels import reference
+from npae.layers import Conv2D
+
+g = np.random.default_rng(0)
+x_s = g.standard_normal((2, 3, 6, 5))  # 2 images, 3 channels, 6 x 5 pixels
+W_s, b_s, stride_s, pad_s = g.standard_normal((4, 3, 3, 3)), g.standard_normal(4), 2, 1
+y_s, cache = reference.conv2d_forward(x_s, W_s, b_s, stride_s, pad_s)
+dy_s = g.standard_normal(y_s.shape)
+dx_s, dW_s, db_s = reference.conv2d_backward(dy_s, cache, W_s, stride_s, pad_s)
+
+
+def objective():  # L = sum(dy * y): its gradients are what backward returns
+    return np.sum(dy_s * reference.conv2d_forward(x_s, W_s, b_s, stride_s, pad_s)[0])
+
+
+print(f"y: {y_s.shape}; relative error against central differences:")
+for name, analytic, var in (("dx", dx_s, x_s), ("dW", dW_s, W_s), ("db", db_s, b_s)):
+    print(f"  {name}: {rel_error(analytic, numerical_gradient(objective, var)):.1e}")
+
+conv = Conv2D(3, 4, 3, stride=stride_s, padding=pad_s, dtype=np.float64)
+conv.params["W"][...], conv.params["b"][...] = W_s, b_s
+y_layer = conv.forward(x_s)
+dx_layer = conv.backward(dy_s)
+gaps = [np.abs(a - b).max() for a, b in ((y_layer, y_s), (dx_layer, dx_s),
+                                         (conv.grads["W"], dW_s), (conv.grads["b"], db_s))]
+print(f"Conv2D layer ({kernels.active()} kernels) against the reference: largest gap "
+      f"{max(gaps):.1e}")
+
+# %% [markdown]
+# **What to notice:** the formulas agree with finite differences to rounding error
+# (the check passes below `1e-7`), and the layer returns the same numbers. The layer
+# runs npae's *fast* kernels by default: the same sums computed as one large matrix
+# product per pass on the image's patches (im2col), which is what makes training
+# quick (`python -m benchmarks --layers` prints both kernels' time for each layer).
+# `kernels.use("reference")` (or the environment variable `NPAE_KERNELS=reference`)
+# makes every convolution, pooling and upsampling layer run the readable kernels
+# instead, so you can step through a model's backward pass in a debugger;
+# `kernels.use("fast")` switches back. From here on we use the layers and leave the
+# kernels alone.
+
+# %% [markdown]
 # ## Does it reconstruct better?
 #
 # One convolutional and one dense autoencoder for each code size `c = 2, 4, 32`

@@ -1,4 +1,5 @@
-"""Built-in exercises: Conv2D, MaxPool2D and Upsample2D (NCHW)."""
+"""Built-in exercises: Conv2D, MaxPool2D and Upsample2D (NCHW); their references are
+:mod:`npae.kernels.reference`'s kernels."""
 
 from __future__ import annotations
 
@@ -6,9 +7,9 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from npae import layers
-from npae.exercises.builtin_layers import HEADER, Wrapped
+from npae.exercises.builtin_layers import HEADER
 from npae.exercises.core import Case, Exercise, Gradient, LayerPart, register
+from npae.kernels import reference
 
 PAIR = '''
 
@@ -18,21 +19,55 @@ def _pair(v):
 '''
 
 
-class _Conv2D(Wrapped):
+class _Conv2D:
+    """The grader's reference: :func:`npae.kernels.reference.conv2d_forward` and
+    ``conv2d_backward`` (the library's definition of the convolution), with the stub's
+    constructor."""
+
     def __init__(self, W: np.ndarray, b: np.ndarray, stride=1, padding=0) -> None:
-        O, C, kh, kw = W.shape
-        self.layer = layers.Conv2D(C, O, (kh, kw), stride, padding, dtype=np.float64)
-        self.layer.params.update(W=W, b=b)
+        self.params, self.grads = {"W": W, "b": b}, {}
+        self.stride, self.padding = stride, padding
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        y, self.cache = reference.conv2d_forward(x, self.params["W"], self.params["b"],
+                                                 self.stride, self.padding)
+        return y
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        dx, self.grads["W"], self.grads["b"] = reference.conv2d_backward(
+            dy, self.cache, self.params["W"], self.stride, self.padding)
+        return dx
 
 
-class _MaxPool2D(Wrapped):
+class _MaxPool2D:
+    """The grader's reference: :func:`npae.kernels.reference.maxpool2d_forward` and
+    ``maxpool2d_backward``."""
+
     def __init__(self, kernel_size, stride=None) -> None:
-        self.layer = layers.MaxPool2D(kernel_size, stride)
+        self.params, self.grads = {}, {}
+        self.kernel_size, self.stride = kernel_size, stride
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        y, self.cache = reference.maxpool2d_forward(x, self.kernel_size, self.stride)
+        return y
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        return reference.maxpool2d_backward(dy, self.cache, self.kernel_size, self.stride)
 
 
-class _Upsample2D(Wrapped):
+class _Upsample2D:
+    """The grader's reference: :func:`npae.kernels.reference.upsample2d_forward` and
+    ``upsample2d_backward``."""
+
     def __init__(self, scale_factor) -> None:
-        self.layer = layers.Upsample2D(scale_factor)
+        self.params, self.grads = {}, {}
+        self.scale_factor = scale_factor
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return reference.upsample2d_forward(x, self.scale_factor)
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        return reference.upsample2d_backward(dy, self.scale_factor)
 
 
 CONV_STUB = HEADER.format(name="conv2d", title="the 2-D convolution") + PAIR + '''

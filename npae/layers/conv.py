@@ -1,4 +1,4 @@
-"""2-D convolution and transposed convolution (NCHW), built on :mod:`npae.im2col`."""
+"""2-D convolution and transposed convolution (NCHW); the arithmetic is in :mod:`npae.kernels`."""
 
 from __future__ import annotations
 
@@ -6,25 +6,10 @@ import math
 
 import numpy as np
 
+from npae import kernels
 from npae.arguments import as_generator, as_pair, check_float_dtype
 from npae.backend import Array
-from npae.im2col import (
-    Workspace,
-    conv2d_forward,
-    conv2d_forward_scatter,
-    conv2d_input_grad,
-    conv2d_weight_grad,
-    conv2d_weight_grad_from_dy,
-    conv_output_size,
-    conv_transpose_output_size,
-    dy_patches,
-    forward_route,
-    im2col,
-    input_grad_from_dy,
-    input_grad_route,
-    pixel_rows,
-    sum_rows,
-)
+from npae.kernels import Workspace, conv_output_size, conv_transpose_output_size
 from npae.layers.base import Layer, new_param
 
 
@@ -80,35 +65,21 @@ class Conv2D(_ConvBase):
 
     .. math:: y_{n,o,i,j} = b_o + \sum_{c,a,b} W_{o,c,a,b}\, xp_{n,c,\,i s_h + a,\, j s_w + b}
 
-    As matrices (:mod:`npae.im2col`): ``Y = X_col W_mat^T + b``, with ``X_col = im2col(x)``
-    ``(N Ho Wo, kh kw C)`` (one window per row), ``W_mat (O, kh kw C)`` (``W`` with its
-    entries in the same order) and ``Y = pixel_rows(y)`` ``(N Ho Wo, O)``. Backward, with
-    ``dy = dL/dy`` and ``dY = pixel_rows(dy)``:
+    Backward, with ``dy = dL/dy``: ``y`` is linear in ``W`` and in ``xp``, and each
+    input pixel collects the gradient of every output whose window covered it,
 
     .. math::
-        \frac{\partial L}{\partial W_{mat}} = dY^\top X_{col}, \qquad
+        \frac{\partial L}{\partial W_{o,c,a,b}} = \sum_{n,i,j} dy_{n,o,i,j}\,
+            xp_{n,c,\,i s_h + a,\, j s_w + b}, \qquad
         \frac{\partial L}{\partial b_o} = \sum_{n,i,j} dy_{n,o,i,j}, \qquad
-        \frac{\partial L}{\partial x} = \operatorname{col2im}\big(dY\, W_{mat}\big),
+        \frac{\partial L}{\partial xp_{n,c,\,i s_h + a,\, j s_w + b}} \mathrel{+}=
+            \sum_o dy_{n,o,i,j}\, W_{o,c,a,b},
 
-    i.e. ``dx[n,c,h,w] = sum over (o, a, b, i, j) with i sh + a - ph = h and
-    j sw + b - pw = w of W[o,c,a,b] dy[n,o,i,j]`` (each input pixel collects the
-    gradient of every output whose window covered it). For stride 1 the same ``dx`` is
-    the correlation of ``dy`` (padded by ``k - 1 - p``) with the flipped kernel,
-    ``dx[n,c,h,w] = sum over (o, a, b) of W[o,c,kh-1-a,kw-1-b] dyp[n,o,h+a,w+b]``,
-    computed instead when it moves less memory, as judged from the shapes by
-    :func:`npae.im2col.input_grad_route` (both routes give the same ``dx``).
-
-    Read the other way, that identity gives the forward pass a second route too
-    (:func:`npae.im2col.forward_route`): for stride 1 ``y`` is the input gradient of
-    the convolution with the flipped kernel and padding ``k - 1 - p``, taken by
-    scattering ``kh kw`` products ``X W~_ab`` into shifted slices of ``y`` when there
-    are fewer outputs than inputs. The backward pass then uses ``dy``'s patches
-    ``DY_col`` (``dyp``'s windows, one row per input pixel) for both gradients:
-    ``dx`` as above and ``dW[o,c,kh-1-a,kw-1-b] = (X^T DY_col)[c,(a,b,o)]``, the same
-    sum over pairs of ``x`` and ``dy`` pixels as ``dY^T X_col``.
-
-    ``y`` and ``dx`` are *channels-last*: NCHW arrays whose memory is the pixel rows
-    they were computed as (:func:`npae.im2col.channels_last`), read back without a copy.
+    and ``dx`` is ``dxp`` without its padding. :func:`npae.kernels.reference.conv2d_forward`
+    and :func:`~npae.kernels.reference.conv2d_backward` compute exactly this, a loop
+    over the kernel offsets ``(a, b)``; the fast kernels (the default, see
+    :mod:`npae.kernels`) compute the same numbers with one matrix product per pass
+    (im2col) and return channels-last arrays.
 
     Initialisation: ``W ~ U(-a, a)``, ``a = sqrt(6 / fan_in)``, ``fan_in = C kh kw``
     (He uniform: variance ``2 / fan_in``, which keeps activations' scale through
@@ -139,35 +110,16 @@ class Conv2D(_ConvBase):
                 f"{kh}x{kw} even after padding {self.padding} (needs H + 2*ph >= kh and "
                 f"W + 2*pw >= kw)")
         W, b = self.params["W"], self.params["b"]
-        self._route = forward_route(x.shape, W.shape, self.stride, self.padding)
-        if self._route == "gather":
-            y, self._cols = conv2d_forward(x, W, self.stride, self.padding, b, self._ws)
-        else:
-            # x's pixel rows serve this product and, in backward, dW's
-            self._cols = pixel_rows(x, self._ws, "x_rows")
-            y = conv2d_forward_scatter(self._cols, W, x.shape, self.padding, b, self._ws)
-        self._x_shape, self._y_shape = tuple(x.shape), tuple(y.shape)
+        y, self._cache = kernels.conv2d_forward(x, W, b, self.stride, self.padding, ws=self._ws)
+        self._y_shape = tuple(y.shape)
         return y
 
     def backward(self, dy: Array, input_grad: bool = True) -> Array | None:
         self._check_dy(dy)
-        W, dy_rows = self.params["W"], pixel_rows(dy, self._ws, "dy_rows")
-        self.grads["b"] = sum_rows(dy_rows)
-        if self._route == "gather":
-            self.grads["W"] = conv2d_weight_grad(self._cols, dy_rows, W.shape)
-            if not input_grad:
-                return None
-            return conv2d_input_grad(dy_rows, W, self._x_shape, self.stride, self.padding,
-                                     self._ws)
-        # scattered forward (stride 1): dy's patches serve both gradients
-        dcols = dy_patches(dy_rows, self._x_shape, W.shape, self.padding, self._ws)
-        self.grads["W"] = conv2d_weight_grad_from_dy(self._cols, dcols, W.shape)
-        if not input_grad:
-            return None
-        if input_grad_route(self._x_shape, W.shape, self.stride, self.padding) == "col2im":
-            return conv2d_input_grad(dy_rows, W, self._x_shape, self.stride, self.padding,
-                                     self._ws, route="col2im")
-        return input_grad_from_dy(dcols, W, self._x_shape, self._ws)
+        dx, self.grads["W"], self.grads["b"] = kernels.conv2d_backward(
+            dy, self._cache, self.params["W"], self.stride, self.padding, ws=self._ws,
+            input_grad=input_grad)
+        return dx
 
 
 class ConvTranspose2D(_ConvBase):
@@ -190,19 +142,21 @@ class ConvTranspose2D(_ConvBase):
     with ``ph >= oph`` (``k=3, s=2, p=1, op=1``, say) what they miss is padding;
     with ``ph < oph`` the last output rows receive nothing from ``x``, only ``b``.
 
-    Backward, with ``dy = dL/dy`` and ``DY_col = im2col(dy)`` (the patches
-    ``K_W`` builds from ``dy``), using ``L = <dy, K_W^T x> = <K_W dy, x>``:
+    Backward, with ``dy = dL/dy``: ``yp[n, o, i sh + a, j sw + b]`` received
+    ``x[n, c, i, j] W[c, o, a, b]``, so with ``dyp`` the zero-padded ``dy``,
 
     .. math::
-        \frac{\partial L}{\partial x} = K_W\, dy \;(\text{a convolution}),\qquad
-        \frac{\partial L}{\partial W_{mat}} = X^\top DY_{col},\qquad
-        \frac{\partial L}{\partial b_o} = \sum_{n,i,j} dy_{n,o,i,j},
+        \frac{\partial L}{\partial x_{n,c,i,j}} = \sum_{o,a,b} W_{c,o,a,b}\,
+            dyp_{n,o,\,i s_h + a,\, j s_w + b}, \qquad
+        \frac{\partial L}{\partial W_{c,o,a,b}} = \sum_{n,i,j} x_{n,c,i,j}\,
+            dyp_{n,o,\,i s_h + a,\, j s_w + b}, \qquad
+        \frac{\partial L}{\partial b_o} = \sum_{n,i,j} dy_{n,o,i,j}:
 
-    with ``X = pixel_rows(x)`` ``(N H W, C)``, ``DY_col (N H W, kh kw O)`` and ``W_mat (C, kh kw
-    O)`` (``W`` in the patches' order): since ``K_W dy`` is ``DY_col W_mat^T`` in pixel rows,
-    ``L = <DY_col W_mat^T, X> = tr(W_mat DY_col^T X)``, whose gradient in ``W_mat`` is
-    ``X^T DY_col``. The forward pass is the convolution's input gradient, by the
-    cheaper of its two routes (:func:`npae.im2col.conv2d_input_grad`).
+    ``dx = K_W dy`` is a convolution (``L = <dy, K_W^T x> = <K_W dy, x>``).
+    :func:`npae.kernels.reference.conv_transpose2d_forward` and
+    :func:`~npae.kernels.reference.conv_transpose2d_backward` compute exactly this; the
+    fast kernels reuse the convolution's routes (the forward pass is its input
+    gradient, the backward its forward pass).
 
     Initialisation: ``W ~ U(-a, a)``, ``a = sqrt(6 / fan_in)`` with
     ``fan_in = C kh kw / (sh sw)``, the average number of inputs that reach one
@@ -240,22 +194,15 @@ class ConvTranspose2D(_ConvBase):
                 f"ConvTranspose2D: input of shape {tuple(x.shape)} gives an empty output "
                 f"{y_shape} with kernel {self.kernel_size}, stride {self.stride}, padding "
                 f"{self.padding}, output_padding {self.output_padding}")
-        # x in pixel rows is both this product's operand and, in backward, dW's
-        self._x_rows, self._y_shape = pixel_rows(x, self._ws, "x_rows"), y_shape
-        y = conv2d_input_grad(self._x_rows, self.params["W"], y_shape, self.stride,
-                              self.padding, self._ws)
-        y += self.params["b"].reshape(1, -1, 1, 1)
+        y, self._cache = kernels.conv_transpose2d_forward(
+            x, self.params["W"], self.params["b"], self.stride, self.padding,
+            self.output_padding, ws=self._ws)
+        self._y_shape = tuple(y.shape)
         return y
 
     def backward(self, dy: Array, input_grad: bool = True) -> Array | None:
         self._check_dy(dy)
-        W, x_rows = self.params["W"], self._x_rows
-        if input_grad:
-            dx, cols = conv2d_forward(dy, W, self.stride, self.padding, ws=self._ws)
-        else:
-            dx, cols = None, im2col(dy, self.kernel_size, self.stride, self.padding, self._ws)
-        # dL/dW_mat = X^T DY_col: the weight gradient of K_W with the roles of "input"
-        # (dy) and "output gradient" (x) exchanged.
-        self.grads["W"] = conv2d_weight_grad(cols, x_rows, W.shape)
-        self.grads["b"] = sum_rows(pixel_rows(dy, self._ws, "dy_rows"))
+        dx, self.grads["W"], self.grads["b"] = kernels.conv_transpose2d_backward(
+            dy, self._cache, self.params["W"], self.stride, self.padding, ws=self._ws,
+            input_grad=input_grad)
         return dx

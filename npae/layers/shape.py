@@ -6,9 +6,9 @@ from typing import Any
 
 import numpy as np
 
+from npae import kernels
 from npae.arguments import is_int
-from npae.backend import Array, get_array_module
-from npae.im2col import channels_last, is_channels_last
+from npae.backend import Array
 from npae.layers.base import Layer
 
 
@@ -30,7 +30,9 @@ def _check_shape(shape: Any, owner: str) -> tuple[int, ...]:
 class Reshape(Layer):
     r"""``y = reshape(x, (N,) + shape)``; backward ``dx = reshape(dy, x.shape)``.
 
-    ``shape`` excludes the batch axis; one entry may be -1.
+    ``shape`` excludes the batch axis; one entry may be -1. The kernels
+    (:func:`npae.kernels.reference.reshape_forward`, ``reshape_backward``) are these two
+    reshapes; the fast ones also hand a channels-last image its gradient channels-last.
     """
 
     def __init__(self, shape: tuple[int, ...]) -> None:
@@ -45,25 +47,16 @@ class Reshape(Layer):
             raise TypeError(f"{name}: input must be an array, got {type(x).__name__}")
         if len(shape) < 1 or shape[0] == 0:
             raise ValueError(f"{name}: empty batch (input shape {tuple(shape)})")
-        self._in_shape = shape
-        # a channels-last image gets its gradient back channels-last (one copy here
-        # rather than slow mixed-layout arithmetic in every layer before)
-        self._in_channels_last = is_channels_last(x)
         try:
-            return x.reshape((shape[0],) + self.shape)
+            y, self._cache = kernels.reshape_forward(x, self.shape)
         except ValueError:
             raise ValueError(
                 f"{name}: cannot reshape an input of shape {tuple(shape)} "
                 f"to (batch,) + {self.shape}") from None
+        return y
 
     def backward(self, dy: Array) -> Array:
-        dx = dy.reshape(self._in_shape)
-        if self._in_channels_last:
-            n, c, h, w = dx.shape
-            out = channels_last(get_array_module(dx).empty((n, h, w, c), dtype=dx.dtype))
-            out[...] = dx
-            return out
-        return dx
+        return kernels.reshape_backward(dy, self._cache)
 
 
 class Flatten(Reshape):

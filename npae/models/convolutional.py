@@ -45,7 +45,7 @@ from typing import Any
 import numpy as np
 
 from npae.arguments import as_generator, is_int
-from npae.im2col import conv_output_size, conv_transpose_output_size
+from npae.kernels import conv_output_size, conv_transpose_output_size
 from npae.layers.activations import get_activation
 from npae.layers.base import Layer
 from npae.layers.conv import Conv2D, ConvTranspose2D
@@ -237,7 +237,7 @@ def _n_params(layer: Layer) -> int:
     return sum(int(p.size) for _, p, _ in layer.parameters())
 
 
-def _describe(layer: Layer) -> str:
+def describe(layer: Layer) -> str:
     """``Conv2D(1, 16, k=3, s=2, p=1)``: the layer's constructor arguments, compactly."""
     short = {"kernel_size": "k", "stride": "s", "padding": "p", "output_padding": "op",
              "scale_factor": "scale"}
@@ -279,7 +279,7 @@ def summary(model: Any, input_shape: tuple[int, ...]) -> str:
         for i, layer in enumerate(getattr(model, part).layers):
             x = layer.forward(x, training=False)
             n = _n_params(layer)
-            rows.append((f"{part}.{i} {_describe(layer)}", "x".join(map(str, x.shape[1:])),
+            rows.append((f"{part}.{i} {describe(layer)}", "x".join(map(str, x.shape[1:])),
                          f"{n:,}" if n else ""))
     total = _n_params(model.encoder) + _n_params(model.decoder)
     rows.append(("total", "", f"{total:,}"))
