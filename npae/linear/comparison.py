@@ -134,7 +134,7 @@ def compare(X: Array, ks: Iterable[int] = (2, 4, 6), *, epochs: int = 60,
     trained with Adam on the MSE; PCA with k components (eigendecomposition of the
     covariance); the lecture's SVD column, PCA computed by its other route, the SVD of
     the centred training data ``X_c = U S V^T`` (equal to PCA's error up to rounding);
-    and the rank-k truncated SVD of the *uncentred* data (:func:`svd_reconstruction`:
+    and the rank-k truncated SVD of the *uncentred* data (:func:`~npae.linear.svd_reconstruction`:
     what forgetting to centre costs). All are fitted on ``X``; the errors are
     the mean squared error per pixel on ``X_test`` when given, else on ``X``. The angle
     column is the largest principal angle between the decoder's column space (the row space
