@@ -216,5 +216,8 @@ def test_the_site_parses_every_docstring_as_numpydoc_without_a_warning(caplog):
             if obj.docstring is not None and not any(
                     p.startswith(("_", "builtin_")) for p in obj.path.split(".")):
                 obj.docstring.parse("numpy")
-    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    # Griffe's own records only: a kernel client of an earlier test, collected meanwhile,
+    # may log through jupyter_client, and that says nothing about a docstring
+    warned = [r.getMessage() for r in caplog.records
+              if r.levelname == "WARNING" and r.name.split(".")[0] == "griffe"]
     assert not warned, warned
