@@ -19,7 +19,7 @@
 # (`004_35e17b38bec77814.txt`) lists the uses of "Autoencoders As Pretrained Models"
 # under four headings, "Feature Extraction", "Supervised Model Initialization",
 # "Fine-Tuning" and "Useful with Small Data", and says of its CNN autoencoder with a
-# 2-dimensional code "With d = 2: Reconstruction is still good; a classifier could
+# 2-dimensional code (`d = 2`) "Reconstruction is still good; a classifier could
 # identify digits decently". Deck 001 (`001_5eba56f0e89c2971.txt`) advises to
 # "Disregard the decoder and use the middle layer as a representation", and deck 000
 # (`000_8952a0c831114130.txt`) names "image retrieval" among the uses of the
