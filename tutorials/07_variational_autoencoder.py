@@ -441,11 +441,11 @@ fig.savefig(FIG / "07_beta_samples.png", dpi=120, bbox_inches="tight")
 # decoder outputs one average digit whatever `z` is. This is *posterior collapse*.
 
 # %% [markdown]
-# What did `β = 0` do with its freedom? Deck 001 (`001_5eba56f0e89c2971.txt`) warns
-# that without the KL term the network can "cheat" "by learning narrow distributions":
-# the encoder's noise would otherwise blur the reconstruction, so it shrinks `sigma`
-# and spreads the means as far apart as it likes. The posterior statistics of the
-# three models (all on the test images; active units as above):
+# What did `β = 0` do with its freedom? Deck 001 warns that without the KL term the
+# network can "cheat" "by learning narrow distributions": the encoder's noise would
+# otherwise blur the reconstruction, so it shrinks `sigma` and spreads the means as far
+# apart as it likes. The posterior statistics of the three models (all on the test
+# images; active units as above):
 
 # %%
 print(f"{'':>8} {'active':>7} {'median sigma':>13} {'largest agg. var':>17} "
