@@ -184,8 +184,12 @@ for kind in KINDS_1[1:]:
 # code's information for a property (sparsity, flatness, a prior), and a classifier
 # reading the code need not profit from the trade. It is a statement about one
 # strength per regularizer and small images (64 pixels leave little to learn beyond
-# PCA); run full mode for MNIST, and vary `rho`, `beta`, `lam` and the noise to see
-# where, if anywhere, the balance turns.
+# PCA). On MNIST (full mode, 60,000 images, 10 epochs) the picture changes: the plain
+# code scores only 75 % (linear probe) and 83 % (5-NN), and the sparse (KL) and VAE
+# codes beat it by 14 to 15 points on both (90 % and 96-98 %), while the denoising and
+# contractive codes are worse than the plain one at these strengths. Even there, no
+# code beats PCA's 32 components (89.9 % and 97.6 %) or the raw pixels by more than a
+# point. Vary `rho`, `beta`, `lam` and the noise to see where the balance turns.
 #
 # ## 2. Useful with small data? Pretraining on every image, a few labels
 #
