@@ -324,7 +324,16 @@ for n in BUDGETS:
 # gain (74 % to 88 % at 100 labels) came from 60,000 unlabelled 28x28 images and a
 # transductive SVM on a tuned model. Compare with their figures only in full mode, and
 # then for the shape (how much a pretrained encoder gains at 100 labels), not the exact
-# numbers. Tutorial 10 measures the same ways of using an encoder with larger budgets.
+# numbers. On MNIST (full mode, 60,000 unlabelled images, 3 seeds) we measured: at 100
+# labels the best pretrained classifier (the VAE's encoder, fine-tuned, 78.3 %) is
+# within the spread of the network from scratch (77.2 ± 1.1 %); at 600, 1,000 and
+# 3,000 labels a pretrained encoder wins by 0.5 to 1.5 points (VAE fine-tuned 90.1 %
+# against 89.4 %; stacked DAE codes with 5-NN 91.7 % against 90.2 %; VAE codes with
+# 5-NN 94.3 % against 93.8 %), more than the small seed spreads. A real gain, and a
+# small one: nothing like the paper's 74 % to 88 % at 100 labels. Our network from
+# scratch (77.2 %) already starts above the paper's plain network (about 74 %), and
+# frozen encoders with a linear head stay below it at every budget. Tutorial 10
+# measures the same ways of using an encoder with larger budgets.
 #
 # ## 3. Are autoencoders data-specific?
 #
@@ -399,7 +408,11 @@ fig.savefig(FIG / "14_data_specific.png", dpi=120)
 # two kinds of codec are not equally specific. On the 8x8 digits (fast mode) the
 # autoencoder is the better codec on its own data and the worse one on the other half
 # (its error grows 2.4 and 3.5 times, PCA's 1.8 and 2.2 times): the nonlinear codec
-# fits its training set more closely, and pays for it off that set. Deck 004's example
+# fits its training set more closely, and pays for it off that set. On MNIST (full
+# mode; Fashion-MNIST was not at hand, so the 0-4 / 5-9 split again) the autoencoder
+# stays the better codec even off its training set (0.041 against PCA's 0.047 on the
+# other half) but its error grows more (2.2 to 2.4 times, PCA's 1.3 to 1.4 times).
+# Deck 004's example
 # (a model trained on animal images applied to landscapes) is the extreme case; the
 # 0-4 / 5-9 split shows the effect without any change of source.
 
