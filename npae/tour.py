@@ -1,5 +1,7 @@
 """``npae tour``: the whole course in two minutes, on the 8x8 digits.
 
+(Past 450 lines: one short function per section of the page, kept in the page's order.)
+
 The full tour runs, in order, what each lecture topic is about, small enough for two
 CPU cores in well under two minutes:
 
@@ -9,7 +11,10 @@ CPU cores in well under two minutes:
    (reconstructions, the 2-D code), denoising (noisy / clean / denoised), sparse (mean
    activation per unit, the filters), contractive (the encoder's Jacobian norm against a
    plain autoencoder's), convolutional (reconstructions per bottleneck size), and the VAE
-   (samples from the prior, the decoded 2-D latent grid).
+   (samples from the prior, the decoded 2-D latent grid);
+4. what a code is used for: a classifier on it (linear probe, 5-NN, fine-tuning),
+   retrieval by nearest codes, inpainting by a denoising autoencoder, and compression
+   (bits per image against error, beside PCA).
 
 Each model trains under its own progress bar, the tables are printed, and ``index.html``
 in the output folder shows every figure and table with a sentence on what to notice and
@@ -112,6 +117,7 @@ class _Tour:
         self.out, self.seed, self.verbose, self.epochs = out, seed, verbose, epochs
         self.X, self.y, self.Xte, self.yte = _digits()
         self.sections: list[Section] = []
+        self.shared: dict[str, Any] = {}  # what several sections use (a trained model)
 
     def train(self, model: Any, name: str, epochs: int, X: Any = None, **kw: Any) -> bool:
         """Fit ``model`` under its own progress bar; False (reported) if it diverged."""
@@ -347,8 +353,162 @@ def _vae(t: _Tour) -> bool:
     return True
 
 
+# ------------------------------------------------------------- the second half: using codes
+def _code_model(t: _Tour) -> Any:
+    """The 64-32-8 autoencoder with a sigmoid code that the last four sections share
+    (trained once, on the first call)."""
+    from npae.models import dense_autoencoder
+
+    if "code_ae" not in t.shared:
+        ae = dense_autoencoder(64, [32], 8, code_activation="sigmoid", loss="bce", rng=t.seed)
+        if not t.train(ae, "autoencoder 64-32-8", 40, batch_size=32):
+            return None
+        t.shared["code_ae"] = ae
+    return t.shared["code_ae"]
+
+
+def _classifier(t: _Tour) -> bool:
+    from npae import features
+    from npae.linear import PCA
+    from npae.models import classifier_from
+
+    ae = _code_model(t)
+    if ae is None:
+        return False
+    pca = PCA(8).fit(t.X)
+    codes = {"autoencoder, 8 numbers": (ae.encode(t.X), ae.encode(t.Xte)),
+             "PCA, 8 numbers": (pca.transform(t.X), pca.transform(t.Xte)),
+             "raw pixels, 64 numbers": (t.X, t.Xte)}
+    rows = []
+    for name, (Z, Zt) in codes.items():
+        Z, Zt = (np.asarray(a, dtype=np.float64) for a in (Z, Zt))
+        probe = features.linear_probe(Z, t.y, Zt, t.yte, epochs=40, rng=t.seed)
+        knn = features.knn_accuracy(Z, t.y, Zt, t.yte, k=5)
+        rows.append((name, f"{100 * probe:.1f}", f"{100 * knn:.1f}"))
+    clf = classifier_from(ae, 10, rng=t.seed)   # fine-tuned: the encoder learns too
+    if not t.train(clf, "classifier, fine-tuned", 30, y=t.y, batch_size=32):
+        return False
+    fine = 100 * clf.score(t.Xte, t.yte)
+    rows.append(("the encoder fine-tuned with a linear head", f"{fine:.1f}", ""))
+    print("\n== a classifier on a code (test accuracy, %)")
+    for name, p, k in rows:
+        print(f"{name:<42} linear {p:>5}  5-NN {k:>5}")
+    t.shared["probe_ae"] = float(rows[0][1])
+    t.add(Section("A classifier on a code", "10",
+                  f"The autoencoder never saw a label, yet a linear classifier reads the "
+                  f"digit off its 8 numbers {rows[0][1]} % of the time (PCA's 8 numbers: "
+                  f"{rows[1][1]} %; all 64 pixels: {rows[2][1]} %). Fine-tuning the encoder "
+                  f"with the labels reaches {fine:.1f} %: a code trained to reconstruct is a "
+                  "good start, not a classifier.",
+                  table=(("code", "linear probe (%)", "5-NN (%)"), rows)))
+    return True
+
+
+def _retrieval(t: _Tour) -> bool:
+    from npae import features, viz
+    from npae.linear import PCA
+
+    ae = _code_model(t)
+    if ae is None:
+        return False
+    pca = PCA(8).fit(t.X)
+    spaces = {"autoencoder code": np.asarray(ae.encode(t.Xte), dtype=np.float64),
+              "PCA code": pca.transform(t.Xte), "raw pixels": t.Xte}
+    prec = {name: 100 * features.retrieval_precision(Z, t.yte, k=10)
+            for name, Z in spaces.items()}
+    print("retrieval: precision@10 " + ", ".join(f"{v:.1f} % ({k})" for k, v in prec.items()))
+    queries = np.random.default_rng(t.seed).choice(len(t.Xte), 5, replace=False)
+    Z = spaces["autoencoder code"]
+    nn = np.asarray(features.nearest_neighbours(Z[queries], Z, 9))[:, 1:]  # 0 is the query
+    strips = np.concatenate([np.concatenate([t.Xte[q][None], t.Xte[h]]) for q, h in
+                             zip(queries, nn)])
+    viz.image_grid(strips.reshape(-1, SIDE, SIDE), ncols=9,
+                   titles=["query" if i % 9 == 0 else "" for i in range(len(strips))],
+                   path=t.out / "retrieval.png")
+    t.add(Section("Retrieval: the nearest codes", "10",
+                  "Each row: a test digit, then the 8 test digits whose 8-number codes are "
+                  f"nearest. Precision@10 (the share of the 10 nearest that show the same "
+                  f"digit, over every query): {prec['autoencoder code']:.1f} % with the "
+                  f"autoencoder's code, {prec['PCA code']:.1f} % with PCA's, "
+                  f"{prec['raw pixels']:.1f} % with all 64 pixels.",
+                  ("retrieval.png",)))
+    return True
+
+
+def _inpainting(t: _Tour) -> bool:
+    from npae import viz
+    from npae.models import DenoisingAutoencoder, dense_autoencoder
+    from npae.noise import BlockMaskNoise
+
+    holes = BlockMaskNoise(1, 3, image_shape=(SIDE, SIDE))
+    dae = dense_autoencoder(64, [64], 16, rng=t.seed, model=DenoisingAutoencoder, noise=holes)
+    if not t.train(dae, "inpainting DAE 64-64-16", 40):
+        return False
+    Xh, mask = holes.draw(t.Xte, np.random.default_rng(t.seed))
+    Xh, mask = np.asarray(Xh, dtype=np.float32), np.asarray(mask, dtype=bool)
+    filled = np.where(mask, np.asarray(dae.reconstruct(Xh)), Xh)
+    mean_fill = np.where(mask, t.X.mean(axis=0), Xh)
+    err = {name: float(((f - t.Xte) ** 2)[mask].mean())
+           for name, f in (("DAE", filled), ("mean image", mean_fill), ("zeros", Xh))}
+    print("inpainting: MSE inside the 3x3 holes " + ", ".join(f"{v:.4f} ({k})"
+                                                             for k, v in err.items()))
+    viz.reconstruction_grid(t.Xte[:10], filled[:10], noisy=Xh[:10],
+                            row_labels=("clean", "with a hole", "filled"),
+                            image_shape=(SIDE, SIDE), title="a 3x3 hole, filled by a DAE",
+                            path=t.out / "inpainting.png")
+    t.add(Section("Inpainting: a denoising autoencoder fills holes", "12",
+                  f"Trained to undo a random 3x3 hole, the DAE fills the holes of test digits "
+                  f"with an error of {err['DAE']:.4f} per hole pixel, against "
+                  f"{err['mean image']:.4f} for the mean image and {err['zeros']:.4f} for "
+                  "leaving them black; the pixels it was given are kept as they are.",
+                  ("inpainting.png",)))
+    return True
+
+
+def _compression(t: _Tour) -> bool:
+    from npae.linear import PCA
+
+    ae = _code_model(t)
+    if ae is None:
+        return False
+
+    def quantize(z: np.ndarray, lo: Any, hi: Any, b: int) -> np.ndarray:
+        levels = 2 ** b - 1
+        return lo + np.round(np.clip((z - lo) / (hi - lo), 0, 1) * levels) / levels * (hi - lo)
+
+    z = np.asarray(ae.encode(t.Xte), dtype=np.float64)
+    pca = PCA(8).fit(t.X)
+    ztr, zte = pca.transform(t.X), pca.transform(t.Xte)
+    rows = []
+    errors = {}
+    for b in (2, 4, 8):
+        x_ae = np.asarray(ae.decode(quantize(z, 0.0, 1.0, b).astype(np.float32)))
+        x_pca = pca.inverse_transform(quantize(zte, ztr.min(0), ztr.max(0), b))
+        errors[b] = (float(np.mean((x_ae - t.Xte) ** 2)), float(np.mean((x_pca - t.Xte) ** 2)))
+        rows.append((f"8 numbers x {b} bits", str(8 * b), f"{errors[b][0]:.4f}",
+                     f"{errors[b][1]:.4f}"))
+    print("\n== compression (bits per image; test MSE per pixel)")
+    for r in rows:
+        print(f"{r[0]:<20}{r[1]:>4} bits  autoencoder {r[2]}  PCA {r[3]}")
+    better = all(a < p for a, p in errors.values())
+    t.add(Section("Compression: bits per image against error", "12",
+                  "The encoder is the compressor, each code number rounded to b bits is the "
+                  "message, the decoder (sent once) rebuilds the digit; the 8-bit image "
+                  "itself takes 512 bits. "
+                  + ("At every bit budget here the autoencoder's code (sigmoid units, trained "
+                     "for these digits) rebuilds the digits with a smaller error than PCA's "
+                     "8 components rounded the same way. " if better else
+                     "Compare the autoencoder's code with PCA's 8 components, rounded the "
+                     "same way, at each budget. ")
+                  + "It is a codec made for one kind of image.",
+                  table=(("message", "bits per image", "autoencoder MSE", "PCA MSE"), rows)))
+    return True
+
+
 STEPS: tuple[Callable[[_Tour], bool], ...] = (_gradients, _linear, _vanilla, _denoising,
-                                               _sparse, _contractive, _convolutional, _vae)
+                                               _sparse, _contractive, _convolutional, _vae,
+                                               _classifier, _retrieval, _inpainting,
+                                               _compression)
 
 
 def full(out: Path, *, seed: int = 0, verbose: int = 1, epochs: int | None = None) -> int:
@@ -419,5 +579,6 @@ def write_index(path: Path, sections: list[Section], seconds: float) -> None:
         "<h1>The autoencoder course in two minutes</h1>"
         f"<p>Everything below was computed by <code>npae tour</code> on scikit-learn's 8x8 "
         f"digits in {seconds:.0f} s: the gradient checks, the linear autoencoder against "
-        "PCA, and one model of each family with the figure that defines it.</p>"
+        "PCA, one model of each family with the figure that defines it, and what a code "
+        "is used for.</p>"
         + "".join(parts) + "</body></html>\n", encoding="utf-8")

@@ -24,7 +24,8 @@ from npae.cli import main
 REPO = Path(__file__).resolve().parents[1]
 FIGURES = ["vanilla_reconstructions.png", "vanilla_latent.png", "denoising.png",
            "sparse_activation.png", "sparse_filters.png", "contractive_jacobian.png",
-           "conv_reconstructions.png", "vae_samples.png", "vae_manifold.png"]
+           "conv_reconstructions.png", "vae_samples.png", "vae_manifold.png", "retrieval.png",
+           "inpainting.png"]
 
 
 class _Page(HTMLParser):
@@ -90,10 +91,11 @@ def test_index_shows_every_figure_and_table(tour):
         assert png.stat().st_size > 2000, src
     # the tutorials folder is in this checkout: every section links its tutorial's file
     targets = {Path(link.removeprefix("file://")).name for link in page.links}
-    for number in ("01", "02", "03", "04", "05", "06", "07", "09"):
+    for number in ("01", "02", "03", "04", "05", "06", "07", "09", "10", "12"):
         assert any(name.startswith(f"{number}_") for name in targets), number
     assert all((REPO / "tutorials" / name).is_file() for name in targets)
-    assert {"PCA", "SVD, uncentred", "check", "max relative error"} <= set(page.cells)
+    assert {"PCA", "SVD, uncentred", "check", "max relative error", "linear probe (%)",
+            "bits per image", "autoencoder MSE"} <= set(page.cells)
 
 
 @pytest.mark.slow
@@ -127,6 +129,26 @@ def test_printed_numbers_show_what_each_lecture_says(tour):
     assert c8 < c2
     (elbo,) = numbers(r"^VAE: test ELBO (-?[\d.]+) nats")
     assert -60 < elbo < 0  # 64 Bernoulli pixels: log-likelihood below 0, far above chance
+    # the second half: what a code is used for
+    acc = {name.strip(): [float(v) for v in vals] for name, *vals in re.findall(
+        r"^(autoencoder, 8 numbers|PCA, 8 numbers|raw pixels, 64 numbers)\s+linear\s+([\d.]+)"
+        r"\s+5-NN\s+([\d.]+)$", out, flags=re.M)}
+    assert len(acc) == 3 and all(v > 70 for vals in acc.values() for v in vals), acc
+    (fine,) = numbers(r"^the encoder fine-tuned with a linear head\s+linear\s+([\d.]+)")
+    assert fine > acc["autoencoder, 8 numbers"][0]  # the page: labels improve on the code
+    precision = numbers(r"^retrieval: precision@10 ([\d.]+) % \(autoencoder code\), "
+                        r"([\d.]+) % \(PCA code\), ([\d.]+) % \(raw pixels\)")
+    assert all(50 < p <= 100 for p in precision)  # chance: about 10 %
+    dae, mean_fill, zeros = numbers(r"^inpainting: MSE inside the 3x3 holes ([\d.]+) \(DAE\), "
+                                    r"([\d.]+) \(mean image\), ([\d.]+) \(zeros\)")
+    assert dae < mean_fill < zeros
+    comp = re.findall(r"^8 numbers x (\d) bits\s+(\d+) bits  autoencoder ([\d.]+)  PCA ([\d.]+)$",
+                      out, flags=re.M)
+    assert [c[0] for c in comp] == ["2", "4", "8"]
+    ae_err = [float(c[2]) for c in comp]
+    assert ae_err[0] > ae_err[1] >= ae_err[2] - 1e-4  # more bits, less error
+    for _, _, ae, pca in comp:  # the page says the autoencoder wins at every budget
+        assert float(ae) < float(pca)
     for name in FIGURES:
         assert f"wrote {tour[1] / name}" in out
 

@@ -95,3 +95,18 @@ def test_part_c_prints_retrieval_precision(run):
     assert [int(r[0]) for r in rows] == [2, 4, 8, 16, 32]
     assert all(10 < float(c) <= 100 for r in rows for c in r[1:])
     assert re.search(r"at d = 4: precision@10 PCA [\d.]+%, AE [\d.]+%", out)
+
+
+@pytest.mark.slow
+def test_the_prose_on_the_digits_holds(run):
+    """Tutorial 10's prose about fast mode: fine-tuning the pretrained encoder did not beat
+    training from scratch at any budget, and PCA's code is as good as the nonlinear codes
+    or better at almost every d."""
+    out, _ = run
+    verdicts = re.findall(r"labels: fine-tuning the pretrained encoder (helps|hurts|makes no "
+                          r"clear difference)", out)
+    assert len(verdicts) == 3 and "helps" not in verdicts
+    for title in ("Linear-probe test accuracy", "5-NN test accuracy"):
+        rows = _table(out, title)
+        behind = sum(float(r[1]) < max(float(c) for c in r[2:]) - 1.0 for r in rows)
+        assert behind <= 1, (title, rows)   # PCA more than a point behind at most once

@@ -638,9 +638,44 @@ def test_tutorial_07_runs_in_fast_mode(run_tutorial, tmp_path):
     assert rows[4.0][1] < rows[1.0][1] < rows[0.0][1]
     assert rows[0.0][0] < rows[1.0][0] < rows[4.0][0]
     assert rows[4.0][1] < 0.1
+    # inside the posterior: the KL splits into I(x; z) + KL(q(z) || p(z)); I(x; z) is at
+    # most log N (up to Monte Carlo noise); the aggregate's Gaussian fit is closer to the
+    # prior than the average image's posterior (the prose's claim)
+    m = re.search(rf"mean KL per image {f} = I\(x; z\) {f} \+ KL\(q\(z\) \|\| p\(z\)\) "
+                  rf"{f} nats  \(log N = {f}\)", out)
+    assert m, out
+    mean_kl, info, marginal, log_n = (float(v) for v in m.groups())
+    assert mean_kl == pytest.approx(kl, abs=0.011)
+    assert info + marginal == pytest.approx(mean_kl, abs=0.015)
+    assert info <= log_n + 0.1 and log_n == pytest.approx(math.log(n_test), abs=0.005)
+    gauss_kl = _number(rf"KL\(N\(mean, cov\) \|\| N\(0, I\)\) = {f} nats", out)
+    assert 0 <= gauss_kl < mean_kl
+    # deck 001's "cheat": beta = 0 learns narrow posteriors spread far apart
+    stats = {float(b): (int(a), float(s), float(v), float(k)) for b, a, s, v, k in re.findall(
+        r"^beta=(\d)\s+(\d+)\s+(\d+\.\d+)\s+(\d+\.\d+)\s+(\d+\.\d+)\s*$", out, re.M)}
+    assert sorted(stats) == [0.0, 1.0, 4.0], out
+    assert stats[0.0][1] < 0.1 < stats[1.0][1]          # median sigma
+    assert stats[0.0][2] > 2 * stats[1.0][2]            # largest aggregate variance
+    assert stats[1.0][3] < 1 < stats[0.0][3]            # the aggregate's Gaussian KL
+    assert stats[4.0][0] == 0                           # collapse: no active unit
+    # the warm-up raised beta from 0 to 1 and ended at 1
+    assert re.search(r"beta over the epochs: 0\.00, [\d., ]*1\.00, then 1\n", out)
+    # gradient variance: the score function's is larger at every S, the baseline helps,
+    # and the reparameterized variance falls with S (the prose's claims)
+    ratios = [float(v) for v in re.findall(
+        r"score-function variance / reparameterized variance = (\d+)", out)]
+    assert len(ratios) == 4 and min(ratios) > 10
+    rows = re.findall(r"^\s+(\d+) \|\s+(\S+)\s+(\S+) \|\s+(\S+)\s+(\S+) \|\s+(\S+)\s+(\S+)$",
+                      out, re.M)
+    assert [int(r[0]) for r in rows] == [1, 4, 16, 64], out
+    rep = [float(r[1]) for r in rows]
+    assert rep == sorted(rep, reverse=True) and rep[0] > 10 * rep[-1]
+    for r in rows[1:]:
+        assert float(r[1]) < float(r[5]) < float(r[3])  # reparam < baseline < score
     expected = _saved_figures("07_variational_autoencoder.py")
     assert {"07_loss_parts.png", "07_beta.png", "07_beta_samples.png",
-            "07_ae_vs_vae_samples.png", "07_manifold.png"} <= expected
+            "07_ae_vs_vae_samples.png", "07_manifold.png", "07_posterior.png",
+            "07_gradient_variance.png"} <= expected
     for name in expected:
         assert (tmp_path / name).stat().st_size > 1000, name
 

@@ -504,9 +504,13 @@ def dense_vae(input_dim: int = 784, hidden: list[int] | tuple[int, ...] = (400,)
               dtype: Any = np.float32) -> VAE:
     """A fully connected VAE: ``input -> hidden... -> (mu, logvar)``, mirrored decoder.
 
-    The default is the lecture's MNIST FC-VAE, 784-400-(20, 20) with a 20-400-784
-    decoder. The encoder's last layer is linear (``2 * latent_dim`` outputs), and so is
-    the decoder's: logits (Bernoulli) or means (Gaussian).
+    The default, 784-400-(20, 20) with a 20-400-784 decoder, follows deck 002
+    (``002_324e468d49fbe7e1.txt``, FC-VAE on MNIST) where it is specific: ``P = 784``
+    inputs, ReLU in the intermediate layers, a sigmoid output, a latent dimension of 20.
+    The 400 hidden units (and the optimizer one trains it with) are npae's choices: the
+    deck states neither. The encoder's last layer is linear (``2 * latent_dim``
+    outputs), and so is the decoder's: logits (Bernoulli), whose sigmoid the loss
+    applies, or means (Gaussian).
 
     Examples
     --------
