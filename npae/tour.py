@@ -1,3 +1,4 @@
+# Long module: one short function per section of the tour's page, kept in the page's order.
 """``npae tour``: the whole course in two minutes, on the 8x8 digits.
 
 (Past 450 lines: one short function per section of the page, kept in the page's order.)

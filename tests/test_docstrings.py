@@ -156,7 +156,8 @@ def test_every_public_docstring_keeps_the_convention():
 def test_every_role_names_something_that_exists():
     missing = [(where, m["body"]) for where, doc, module, cls in DOCSTRINGS
                for m in ROLE.finditer(LITERAL.sub(" ", doc))
-               if not _resolves(re.sub(r".*<(.+)>", r"\1", m["body"]), module, cls)]
+               if m["kind"] != "math"  # math is typeset, it names nothing
+               and not _resolves(re.sub(r".*<(.+)>", r"\1", m["body"]), module, cls)]
     assert not missing, missing
 
 

@@ -201,8 +201,8 @@ def svd_reconstruction(X: Array, k: int, X_fit: Array | None = None) -> Array:
     discarded squared singular values.
 
     This is *not* the lecture's "SVD error" column: that one is PCA computed by the SVD
-    of the centred data (``PCA(k, method="svd")``, :func:`~npae.linear.compare`'s ``svd_mse``), and it
-    equals PCA's error. This function answers "what if you forget to centre"
+    of the centred data (``PCA(k, method="svd")``, :func:`~npae.linear.compare`'s
+    ``svd_mse``), and it equals PCA's error. This function answers "what if you forget to centre"
     (:func:`~npae.linear.compare`'s ``svd_uncentred_mse``): PCA removes the mean first and fits a
     k-dimensional *affine* subspace through it, while the uncentred SVD fits a
     k-dimensional *linear* subspace through the origin, so one of its k directions is

@@ -24,9 +24,9 @@ from typing import Any
 
 import numpy as np
 
+from npae.arguments import as_generator
 from npae.backend import asnumpy, get_array_module
 from npae.layers.activations import Sigmoid
-from npae.layers.base import as_generator
 from npae.train import Callback
 
 __all__ = ["posterior_statistics", "active_units", "aggregate_posterior", "encoder_gradient",
@@ -72,9 +72,12 @@ def posterior_statistics(model: Any, X: Any) -> dict[str, np.ndarray | float]:
 def active_units(model: Any, X: Any, threshold: float = 0.01) -> tuple[int, np.ndarray]:
     r"""How many latent coordinates are *active* (Burda, Grosse & Salakhutdinov 2015).
 
-    Coordinate ``j`` is active when :math:`A_j = \operatorname{Var}_x\, \mathbb E_{q(z|x)}[z_j]
-    = \operatorname{Var}_x\, \mu_j(x) > \text{threshold}`: its posterior mean moves with the
-    input. An inactive coordinate has ``mu_j`` nearly the same for every image, so the
+    Coordinate ``j`` is active when its posterior mean moves with the input:
+
+    .. math::
+        A_j = \operatorname{Var}_x\, \mathbb E_{q(z|x)}[z_j]
+        = \operatorname{Var}_x\, \mu_j(x) > \text{threshold}.
+ An inactive coordinate has ``mu_j`` nearly the same for every image, so the
     decoder can learn nothing about ``x`` from it. Returns ``(count, A)``, ``A`` of shape
     ``(L,)`` (population variance over ``X``).
     """
@@ -159,10 +162,11 @@ def encoder_gradient(model: Any, x: Any, estimator: str = "reparameterized",
     - ``"reparameterized"``: differentiate through the sample,
       :math:`\nabla_\phi f(\mu + \sigma\varepsilon)`: ``df/dz`` from the decoder's
       backward pass, then ``dz/dmu = 1`` and ``dz/dlogvar = sigma * eps / 2``;
-    - ``"score"`` (REINFORCE): :math:`\nabla_\phi \mathbb E_q[f] = \mathbb E_q[f(z)\,
-      \nabla_\phi \log q_\phi(z|x)]`, which needs no derivative of ``f``. For a diagonal
-      Gaussian, :math:`\log q = -\tfrac12\sum_j\big[(z_j-\mu_j)^2 e^{-\text{logvar}_j}
-      + \text{logvar}_j + \log 2\pi\big]`, so at ``z = mu + sigma * eps``
+    - ``"score"`` (REINFORCE):
+      :math:`\nabla_\phi \mathbb E_q[f] = \mathbb E_q[f(z)\, \nabla_\phi \log q_\phi(z|x)]`,
+      which needs no derivative of ``f``. For a diagonal
+      Gaussian, ``log q = -1/2 sum_j [(z_j - mu_j)^2 exp(-logvar_j) + logvar_j + log 2 pi]``,
+      so at ``z = mu + sigma * eps``
 
       .. math::
           \frac{\partial \log q}{\partial \mu_j} = \frac{z_j - \mu_j}{\sigma_j^2}
