@@ -51,16 +51,17 @@ def softplus(a: Array) -> Array:
     return out
 
 
-def _fresh(xp: Any, *arrays: Array) -> Any:
-    """The dtype of a result that combines ``arrays`` (NumPy's promotion)."""
-    return xp.result_type(*arrays)
+def _promoted(xp: Any, d: Array, dy: Array) -> Array:
+    """``d`` (a fresh temporary) in the dtype of ``dy * d``, copied only if that is wider."""
+    dtype = xp.result_type(dy, d)
+    return d if d.dtype == dtype else d.astype(dtype)
 
 
 def scaled_by(dy: Array, d: Array) -> Array:
-    r"""``dy * d`` written into ``d`` when ``d`` is a fresh temporary of the result's dtype
-    (the caller's), else a new array."""
+    r"""``dy * d`` written into ``d`` when ``d`` is a fresh temporary (the caller's) of the
+    result's shape and dtype, else a new array."""
     xp = get_array_module(dy, d)
-    if d.dtype != _fresh(xp, dy, d) or d.shape != xp.broadcast_shapes(dy.shape, d.shape):
+    if d.dtype != xp.result_type(dy, d) or d.shape != dy.shape:
         return dy * d
     d *= dy
     return d
@@ -71,11 +72,10 @@ def sigmoid_backward(dy: Array, s: Array) -> Array:
 
     .. math:: \frac{\partial L}{\partial a} = dy \odot s \odot (1 - s)
 
-    ``1 - s`` is made once (in the promoted dtype) and multiplied in place by ``s``
-    and ``dy``.
+    ``1 - s`` is made once and multiplied in place by ``s`` and ``dy``.
     """
     xp = get_array_module(dy, s)
-    out = xp.subtract(1, s, dtype=_fresh(xp, dy, s))
+    out = _promoted(xp, 1 - s, dy)
     out *= s
     return scaled_by(dy, out)
 
@@ -84,11 +84,15 @@ def tanh_backward(dy: Array, t: Array) -> Array:
     r"""``da = dy (1 - t^2)`` from the forward output ``t = tanh(a)``.
 
     .. math:: \frac{\partial L}{\partial a} = dy \odot (1 - t \odot t)
+
+    ``1 - t^2`` as ``(-t^2) + 1`` in place (the same number: IEEE addition of a negated
+    operand is subtraction), then multiplied in place by ``dy``.
     """
     xp = get_array_module(dy, t)
-    out = xp.multiply(t, t, dtype=_fresh(xp, dy, t))
-    xp.subtract(1, out, out=out)
-    return scaled_by(dy, out)
+    out = t * t
+    xp.negative(out, out=out)
+    out += 1
+    return scaled_by(dy, _promoted(xp, out, dy))
 
 
 def leaky_relu(a: Array, slope: float) -> Array:
