@@ -47,6 +47,7 @@ with adjoint col2im.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from typing import Any
 
@@ -214,15 +215,7 @@ def col2im_of_product(dy_rows: Array, W: Array, input_shape: tuple[int, int, int
     block = scratch(ws, "scatter_block", (n * ho * wo, c), dtype, xp)
     grid = block.reshape(n, ho, wo, c)
     Wk = W.transpose(2, 3, 0, 1)  # Wk[a, b] = W[:, :, a, b], (O, C)
-    moves = [(a, b, src, *_phase_rect(a, b, src, stride, padding))
-             for a, b, _, src in offset_slices(input_shape, (kh, kw), stride, padding)]
-    # An offset that reaches a whole phase image from the whole output grid writes its
-    # product straight into it (no zero fill, no add); the others are added after.
-    direct: dict[tuple[int, int], int] = {}  # phase -> the move that writes it whole
-    if (ho, wo) == (hq, wq):
-        for k, (_, _, _, a0, b0, u, v) in enumerate(moves):
-            if _whole(u, hq) and _whole(v, wq):
-                direct.setdefault((a0, b0), k)
+    moves, direct = _scatter_plan(tuple(input_shape), (kh, kw), tuple(stride), tuple(padding))
     for a0 in range(sh):
         for b0 in range(sw):
             if (a0, b0) in direct:
@@ -235,6 +228,29 @@ def col2im_of_product(dy_rows: Array, W: Array, input_shape: tuple[int, int, int
             xp.matmul(dy_rows, Wk[a, b], out=block)
             acc[a0, b0, :, u, v] += grid[src]
     return _from_phases(acc.transpose(2, 0, 1, 3, 4, 5), input_shape, bias)
+
+
+@functools.lru_cache(maxsize=256)
+def _scatter_plan(input_shape: tuple[int, int, int, int], kernel: Pair, stride: Pair,
+                  padding: Pair) -> tuple[list[tuple], dict[tuple[int, int], int]]:
+    """The moves of :func:`col2im_of_product`, worked out once per shape (a layer meets
+    the same shapes every batch): ``(a, b, src, a0, b0, u, v)`` for each kernel offset
+    that touches the image, and for each phase that one offset writes whole, that
+    offset's index. An offset that reaches a whole phase image from the whole output
+    grid writes its product straight into it (no zero fill, no add); the others are
+    added after."""
+    _, _, h, w = input_shape
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    ho, wo = conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw)
+    hq, wq = -(-h // sh), -(-w // sw)
+    moves = [(a, b, src, *_phase_rect(a, b, src, stride, padding))
+             for a, b, _, src in offset_slices(input_shape, kernel, stride, padding)]
+    direct: dict[tuple[int, int], int] = {}
+    if (ho, wo) == (hq, wq):
+        for k, (_, _, _, a0, b0, u, v) in enumerate(moves):
+            if _whole(u, hq) and _whole(v, wq):
+                direct.setdefault((a0, b0), k)
+    return moves, direct
 
 
 def _whole(s: slice, size: int) -> bool:
