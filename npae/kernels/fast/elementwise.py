@@ -8,9 +8,9 @@ returns a *fresh* array (the next layer may keep it as its cache, so a buffer re
 from call to call could change under it) and computes the same numbers as the plain
 formula in its docstring: the same operations, at most in another order of the
 factors of one product (float64 to about 1e-16 relative, float32 to about 1e-7),
-which ``tests/test_kernels_fast_elementwise.py`` checks. Where ``dy``'s dtype would
-widen the result (a float64 ``dy`` on a float32 activation), the result is made in
-the wider dtype first, as the plain formula's is.
+which ``tests/test_kernels_fast.py`` checks. Where ``dy``'s dtype would
+widen the result (a float64 ``dy`` on a float32 activation), the temporary is widened
+before ``dy`` is multiplied in, so the result has the plain formula's dtype.
 """
 
 from __future__ import annotations
