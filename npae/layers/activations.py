@@ -4,13 +4,24 @@ Every activation has the same backward, ``da = dy * f'(a)``, and exposes
 ``derivative(a) = f'(a)`` and ``second_derivative(a) = f''(a)`` as functions of
 the pre-activation ``a``. The contractive penalty needs both: the Jacobian of a
 layer is ``diag(f'(a)) W^T``, and its gradient brings in ``f''(a)``.
+
+With the fast kernels (the default) the forward and backward passes of ``Sigmoid``,
+``Tanh``, ``LeakyReLU`` and ``Softplus`` make each result once and finish it in place
+(:mod:`npae.kernels.fast.elementwise`: the same numbers with fewer temporaries); with
+``npae.kernels.use("reference")`` they run the plain formulas written below.
 """
 
 from __future__ import annotations
 
 from npae import kernels
 from npae.backend import Array, get_array_module
+from npae.kernels.fast import elementwise
 from npae.layers.base import Layer
+
+
+def _fast() -> bool:
+    """Whether the fast kernels are active (else the layers run the plain formulas)."""
+    return kernels.active() == "fast"
 
 
 def sigmoid(a: Array, e: Array | None = None) -> Array:
@@ -27,7 +38,7 @@ def sigmoid(a: Array, e: Array | None = None) -> Array:
         return kernels.reference.sigmoid(a)
     xp = get_array_module(a)
     if e is None:
-        e = xp.exp(-xp.abs(a))
+        return elementwise.sigmoid(a)  # the same operations, e made in place
     s = xp.maximum(e, a >= 0)
     s /= e + 1
     return s
@@ -37,8 +48,7 @@ def softplus(a: Array) -> Array:
     r"""``log(1 + e^a) = max(a, 0) + log1p(e^{-|a|})``, exact and overflow-free."""
     if kernels.active() == "reference":  # the plain formula
         return kernels.reference.softplus(a)
-    xp = get_array_module(a)
-    return xp.maximum(a, 0) + xp.log1p(xp.exp(-xp.abs(a)))
+    return elementwise.softplus(a)  # max(a, 0) + log1p(exp(-|a|)), the log term in place
 
 
 class Activation(Layer):
@@ -104,10 +114,17 @@ class LeakyReLU(Activation):
         self._config = {"slope": self.slope}
 
     def function(self, a: Array) -> Array:
+        if _fast():
+            return elementwise.leaky_relu(a, self.slope)
         return get_array_module(a).where(a > 0, a, self.slope * a)
 
     def derivative(self, a: Array) -> Array:
         return get_array_module(a).where(a > 0, 1, self.slope).astype(a.dtype)
+
+    def backward(self, dy: Array) -> Array:
+        if _fast():
+            return elementwise.leaky_relu_backward(dy, self._a, self.slope)
+        return dy * self.derivative(self._a)
 
     def second_derivative(self, a: Array) -> Array:
         return get_array_module(a).zeros_like(a)
@@ -134,6 +151,8 @@ class Sigmoid(Activation):
 
     def backward(self, dy: Array) -> Array:
         s = self._y  # reuse the output: f'(a) = s (1 - s) needs no second exp
+        if _fast():
+            return elementwise.sigmoid_backward(dy, s)
         return dy * s * (1 - s)
 
 
@@ -158,6 +177,8 @@ class Tanh(Activation):
 
     def backward(self, dy: Array) -> Array:
         t = self._y
+        if _fast():
+            return elementwise.tanh_backward(dy, t)
         return dy * (1 - t * t)
 
 
@@ -173,6 +194,11 @@ class Softplus(Activation):
     def second_derivative(self, a: Array) -> Array:
         s = sigmoid(a)
         return s * (1 - s)
+
+    def backward(self, dy: Array) -> Array:
+        if _fast():  # sigmoid(a) is a fresh array: dy is multiplied into it
+            return elementwise.scaled_by(dy, sigmoid(self._a))
+        return dy * self.derivative(self._a)
 
 
 ACTIVATIONS = {"identity": Identity, "linear": Identity, "relu": ReLU,

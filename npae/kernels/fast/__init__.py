@@ -15,6 +15,9 @@ pairs here (the layers pass them so; the reference also takes plain ints).
   back without a copy.
 - Pooling, upsampling and reshape keep whichever memory layout they are given, so a
   channels-last image stays one between two convolutions.
+- The element-wise layers' passes (:mod:`~npae.kernels.fast.elementwise`) make each
+  result once and finish it in place; :mod:`npae.layers.activations` calls them when
+  the fast kernels are active.
 """
 
 from __future__ import annotations

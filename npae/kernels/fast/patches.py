@@ -47,6 +47,7 @@ with adjoint col2im.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from typing import Any
 
@@ -181,15 +182,20 @@ def col2im_of_product(dy_rows: Array, W: Array, input_shape: tuple[int, int, int
     ``(O, C)``, so ``dx`` gathers ``sum_{a,b} shift_{ab}(dY W_ab)``. Each product is
     contiguous (its rows are the C channels of one output pixel), where col2im would
     read every block out of a ``kh kw`` times wider matrix; the scratch is one
-    ``(N Ho Wo, C)`` array instead of ``(N Ho Wo, kh kw C)``. Same sums, same order.
-    ``bias (C,)``, if given, is added to the (fresh) result.
+    ``(N Ho Wo, C)`` array instead of ``(N Ho Wo, kh kw C)``. Same sums (the first term
+    of each phase, below, comes first). ``bias (C,)``, if given, is added to the (fresh)
+    result.
 
     A kernel as large as the (unpadded) image has one window: ``dY W_mat`` is then ``dx``
     itself, one product. Otherwise the sums are kept by *phase*,
-    ``acc[n, h % sh, w % sw, h // sh, w // sw, :]``: an offset's pixels
+    ``acc[h % sh, w % sw, n, h // sh, w // sw, :]``: an offset's pixels
     ``(i sh + a - ph, j sw + b - pw)`` all share one phase, so each ``+=`` is a plain
     rectangle of one phase image, whole rows of ``C`` channels side by side, where the
-    strided slice of a pixel-ordered image moves runs of only ``C`` numbers.
+    strided slice of a pixel-ordered image moves runs of only ``C`` numbers. A phase
+    image is one contiguous ``(N Hq Wq, C)`` matrix, so an offset whose pixels cover a
+    whole phase (the centre of a 3x3 kernel at stride 1, one offset per phase for the
+    usual stride-2 layers) writes its product straight into it (``matmul(out=)``):
+    that phase needs no zero fill and one ``+=`` less.
     """
     xp = get_array_module(dy_rows, W)
     n, c, h, w = input_shape
@@ -203,15 +209,53 @@ def col2im_of_product(dy_rows: Array, W: Array, input_shape: tuple[int, int, int
                                input_shape, bias, fresh=True)
     if c <= SHALLOW:
         return _scatter_by_channel(dy_rows, W, input_shape, stride, padding, ws, bias)
-    acc = scratch(ws, "scatter_sum", (n, sh, sw, -(-h // sh), -(-w // sw), c), dtype, xp)
-    acc[...] = 0
+    hq, wq = -(-h // sh), -(-w // sw)
+    # phase-major: each phase image acc[a0, b0] is one contiguous (N Hq Wq, C) matrix
+    acc = scratch(ws, "scatter_sum", (sh, sw, n, hq, wq, c), dtype, xp)
     block = scratch(ws, "scatter_block", (n * ho * wo, c), dtype, xp)
     grid = block.reshape(n, ho, wo, c)
-    for a, b, _, src in offset_slices(input_shape, (kh, kw), stride, padding):
-        a0, b0, u, v = _phase_rect(a, b, src, stride, padding)
-        xp.matmul(dy_rows, W[:, :, a, b], out=block)
-        acc[:, a0, b0, u, v] += grid[src]
-    return _from_phases(acc, input_shape, bias)
+    Wk = W.transpose(2, 3, 0, 1)  # Wk[a, b] = W[:, :, a, b], (O, C)
+    moves, direct = _scatter_plan(tuple(input_shape), (kh, kw), tuple(stride), tuple(padding))
+    for a0 in range(sh):
+        for b0 in range(sw):
+            if (a0, b0) in direct:
+                a, b = moves[direct[a0, b0]][:2]
+                xp.matmul(dy_rows, Wk[a, b], out=acc[a0, b0].reshape(n * hq * wq, c))
+            else:
+                acc[a0, b0] = 0
+    for k, (a, b, src, a0, b0, u, v) in enumerate(moves):
+        if direct.get((a0, b0)) != k:
+            xp.matmul(dy_rows, Wk[a, b], out=block)
+            acc[a0, b0, :, u, v] += grid[src]
+    return _from_phases(acc.transpose(2, 0, 1, 3, 4, 5), input_shape, bias)
+
+
+@functools.lru_cache(maxsize=256)
+def _scatter_plan(input_shape: tuple[int, int, int, int], kernel: Pair, stride: Pair,
+                  padding: Pair) -> tuple[list[tuple], dict[tuple[int, int], int]]:
+    """The moves of :func:`col2im_of_product`, worked out once per shape (a layer meets
+    the same shapes every batch): ``(a, b, src, a0, b0, u, v)`` for each kernel offset
+    that touches the image, and for each phase that one offset writes whole, that
+    offset's index. An offset that reaches a whole phase image from the whole output
+    grid writes its product straight into it (no zero fill, no add); the others are
+    added after."""
+    _, _, h, w = input_shape
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    ho, wo = conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw)
+    hq, wq = -(-h // sh), -(-w // sw)
+    moves = [(a, b, src, *_phase_rect(a, b, src, stride, padding))
+             for a, b, _, src in offset_slices(input_shape, kernel, stride, padding)]
+    direct: dict[tuple[int, int], int] = {}
+    if (ho, wo) == (hq, wq):
+        for k, (_, _, _, a0, b0, u, v) in enumerate(moves):
+            if _whole(u, hq) and _whole(v, wq):
+                direct.setdefault((a0, b0), k)
+    return moves, direct
+
+
+def _whole(s: slice, size: int) -> bool:
+    """Whether the slice ``s`` (from :func:`_phase_rect`) spans ``range(size)`` entirely."""
+    return s.start == 0 and s.stop == size
 
 
 def _phase_rect(a: int, b: int, src: tuple, stride: Pair, padding: Pair
