@@ -100,7 +100,7 @@ def test_tied_weights_section(fast_run):
                       r"\s+([\d.]+)\s+(\d+)$", out, flags=re.M)
     assert [int(r[0]) for r in rows] == [2, 4, 6], out
     smallest = []
-    for _, tied, untied, pca, angle, gram_tied, gram_untied, nearest in rows:
+    for _, tied, _untied, pca, angle, gram_tied, gram_untied, nearest in rows:
         tied, pca, angle = float(tied), float(pca), float(angle)
         assert pca - 1e-4 <= tied <= 1.01 * pca + 1e-4
         assert angle < 3.0
