@@ -50,8 +50,35 @@ def test_tutorial_04_sparse(run_tutorial, tmp_path):
 def test_tutorial_05_contractive(run_tutorial, tmp_path):
     out = run_tutorial("05_contractive_autoencoder.py").stdout
     assert "data: scikit-learn digits" in out
-    assert {"05_lambda_sweep.png", "05_jacobian_spectrum.png"} <= figures(tmp_path)
+    assert {"05_lambda_sweep.png", "05_jacobian_spectrum.png",
+            "05_which_resists_what.png"} <= figures(tmp_path)
     assert "ContractiveAutoencoder: PASS" in out
     jac = [float(m.group(1)) for m in re.finditer(r"^\s*[\d.e-]+\s+[\d.]+\s+([\d.]+)\s", out,
                                                    re.M)][:6]
     assert len(jac) == 6 and jac[0] > jac[-1], out  # lambda = 0 vs 0.1
+    # section 3, deck 001's split. The forward-mode Jacobian of g(f(x)) agrees with
+    # central differences (float32 model, step 1e-3: a few 1e-5 of rounding)
+    fd = re.search(r"central differences \(float32 model\): max \|difference\| ([\d.e+-]+)", out)
+    assert fd and float(fd.group(1)) < 1e-3, out
+    rows = {m.group(1): (float(m.group(2)), float(m.group(3)), float(m.group(4)),
+                         [float(v) for v in m.group(5).split()])
+            for m in re.finditer(r"^(plain|denoising|contractive \([\d.]+\))\s+([\d.]+)\s+"
+                                 r"([\d.]+)\s+clean ([\d.]+) \|((?: [\d.]+)+)$", out, re.M)}
+    gains = {m.group(1): [float(v) for v in m.group(2).split()]
+             for m in re.finditer(r"^(plain|denoising|contractive \([\d.]+\))\s+gain:((?: [\d.]+){6})$",
+                                  out, re.M)}
+    match = re.search(r"closest to the DAE's: lambda = ([\d.]+)", out).group(1)
+    plain, dae, cae = rows["plain"], rows["denoising"], rows[f"contractive ({match})"]
+    assert len(rows) == 4 and len(gains) == 4, out
+    # the encoder: CAE (matched price) < DAE < plain, for J_f and J_r alike
+    assert cae[0] < dae[0] < plain[0] and cae[1] < dae[1] < plain[1]
+    # finite noise s = 0.01, 0.05, 0.1, 0.2, 0.3, 0.5: the plain model is best at the
+    # smallest, the DAE the best of all at its training level s = 0.3 and (only just
+    # ahead of the matched CAE) at 0.5
+    errs = {name: r[3] for name, r in rows.items()}
+    assert plain[3][0] == min(e[0] for e in errs.values())
+    assert dae[3][4] == min(e[4] for e in errs.values())
+    assert dae[3][5] < plain[3][5] and dae[3][5] <= 1.02 * cae[3][5]
+    # how much of the perturbation gets through: CAE < DAE < plain at every size
+    for c, d, p in zip(gains[f"contractive ({match})"], gains["denoising"], gains["plain"]):
+        assert c < d < p
