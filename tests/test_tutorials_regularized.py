@@ -65,8 +65,8 @@ def test_tutorial_05_contractive(run_tutorial, tmp_path):
             for m in re.finditer(r"^(plain|denoising|contractive \([\d.]+\))\s+([\d.]+)\s+"
                                  r"([\d.]+)\s+clean ([\d.]+) \|((?: [\d.]+)+)$", out, re.M)}
     gains = {m.group(1): [float(v) for v in m.group(2).split()]
-             for m in re.finditer(r"^(plain|denoising|contractive \([\d.]+\))\s+gain:((?: [\d.]+){6})$",
-                                  out, re.M)}
+             for m in re.finditer(r"^(plain|denoising|contractive \([\d.]+\))\s+gain:"
+                                  r"((?: [\d.]+){6})$", out, re.M)}
     match = re.search(r"closest to the DAE's: lambda = ([\d.]+)", out).group(1)
     plain, dae, cae = rows["plain"], rows["denoising"], rows[f"contractive ({match})"]
     assert len(rows) == 4 and len(gains) == 4, out

@@ -301,7 +301,8 @@ print(f"reconstruction Jacobian, forward mode vs central differences (float32 mo
 
 SIGMAS = (0.01, 0.05, 0.1, 0.2, 0.3, 0.5)
 # a fair match for the DAE: the CAE of the sweep whose clean error is closest to the DAE's
-MATCH = min(LAMBDAS[1:], key=lambda lam: abs(np.log(results[lam]["mse"] / side["denoising"]["mse"])))
+MATCH = min(LAMBDAS[1:],
+            key=lambda lam: abs(np.log(results[lam]["mse"] / side["denoising"]["mse"])))
 side.setdefault(f"contractive ({MATCH:g})", results[MATCH])
 models3 = {"plain": cae[0.0], "denoising": dae, f"contractive ({MATCH:g})": cae[MATCH],
            f"contractive ({LAM:g})": cae[LAM]}
