@@ -44,6 +44,39 @@ def test_tutorial_04_sparse(run_tutorial, tmp_path):
             "04_filters_l1_0005.png"} <= figures(tmp_path)
     row = re.search(r"^ 0\.05\s+1\.0\s+([\d.]+)", out, re.M)
     assert row and abs(float(row.group(1)) - 0.05) < 0.03, out
+    D = int(re.search(r"sigmoid units for (\d+) inputs", out).group(1))
+    # deck 002's lambda read two ways: per pixel it is lambda * D against the batch-mean
+    # (summed over pixels) error; against a summed error it is lambda / D per pixel
+    mapping = re.findall(r"^\s*([\d.]+)\s+lam = ([\d.e+-]+)\s+lam = ([\d.e+-]+)$", out, re.M)
+    assert [float(m[0]) for m in mapping] == [1e-3, 3e-3, 5e-3], out
+    for w, per_pixel, summed in mapping:
+        assert float(per_pixel) == pytest.approx(float(w) * D, rel=1e-3)
+        assert float(summed) == pytest.approx(float(w) / D, rel=1e-2)
+    # read literally (summed error), lambda = 0.001 leaves the plain model nearly as it was
+    table = {m.group(1).strip(): (float(m.group(2)), float(m.group(3)))
+             for m in re.finditer(r"^(plain|L1 0\.001, summed)\s+([\d.]+)\s+[\d.]+\s+\d+/\d+"
+                                  r"\s+([\d.]+)$", out, re.M)}
+    (plain_mean, plain_mse), (lit_mean, lit_mse) = table["plain"], table["L1 0.001, summed"]
+    assert abs(lit_mean - plain_mean) < 0.1 and lit_mse < 1.2 * plain_mse, table
+    # rho_hat over batches against the training set: the scatter shrinks with the batch,
+    # and (Jensen: KL is convex in rho_hat) the mean batch penalty is never below the
+    # set's; at the training batch size (64) the excess is of the order of the penalty
+    set_penalty = float(re.search(r"penalty sum_j KL = ([\d.]+)", out).group(1))
+    rows = [tuple(map(float, r)) for r in re.findall(
+        r"^\s+(\d+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([+-][\d.]+)$", out, re.M)]
+    assert [r[0] for r in rows][:2] == [16, 64] and len(rows) >= 3, out
+    for small, large in zip(rows, rows[1:]):
+        assert large[2] < small[2] and large[4] < small[4]
+    assert all(r[4] >= -1e-4 for r in rows)
+    assert rows[1][4] > 0.3 * set_penalty
+    # exact zeros: none from a sigmoid code, most activations from L1 on a ReLU code
+    zeros = {m.group(1).strip(): (float(m.group(2)), float(m.group(3)), float(m.group(4)))
+             for m in re.finditer(r"^(ReLU, no penalty|ReLU \+ L1 \([\d.]+\)|sigmoid \+ KL "
+                                  r"\([\d., ]+\))\s+([\d.]+)\s+([\d.]+)\s+\d+\s+([\d.]+)$",
+                                  out, re.M)}
+    relu, l1 = zeros["ReLU, no penalty"], zeros["ReLU + L1 (0.03)"]
+    assert zeros["sigmoid + KL (0.05, 1)"][0] == 0.0
+    assert l1[0] > 0.5 and l1[0] > 2 * relu[0] and l1[2] > relu[2], zeros
 
 
 @pytest.mark.slow
