@@ -29,7 +29,7 @@ LECTURES = Path(__file__).resolve().parents[1].parent / "shared" / "lectures"
 MAX_WORDS = 20
 #: At least this many attributed quotations must be found in the tutorials, README and
 #: docstrings: a parser that silently stopped finding them would make the check vacuous.
-MIN_QUOTES = 15
+MIN_QUOTES = 30
 
 ATTRIBUTION = re.compile(r"\b(lectures?|decks?|slides?|the course says)\b", re.I)
 DECK_CITED = re.compile(r"\bdecks?\s+(\d{3})\b|\b(\d{3})_[0-9a-f]{16}\.txt", re.I)

@@ -148,7 +148,8 @@ for d in latent_dims:
     print(row + f" {seconds[d]:10.1f}s")
 print(f"\nmean image (d = 0): {mean_mse:.4f}")
 if not on_mnist:
-    print("(The lecture's 0.048 / 0.033 / 0.027 are for MNIST; these numbers are for the "
+    print("(Deck 000's 0.048 / 0.033 / 0.027 are for MNIST, we take it (the deck names no "
+          "data set); these numbers are for the "
           "8x8 digits and are not comparable. Run without --fast, with MNIST, to compare.)")
 
 # %% [markdown]

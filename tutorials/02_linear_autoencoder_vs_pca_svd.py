@@ -239,7 +239,7 @@ for row in table:
     print(line)
 if not ON_MNIST:
     print(f"\n(Deck 000's PCA and SVD errors {LECTURE_PCA[2]}, {LECTURE_PCA[4]}, "
-          f"{LECTURE_PCA[6]} are for the MNIST test images; these numbers are for the 8x8 "
+          f"{LECTURE_PCA[6]} match PCA on the MNIST test images; these numbers are for the 8x8 "
           "digits and are not comparable. Run without --fast, with MNIST, to compare.)")
 
 # %% [markdown]
