@@ -31,7 +31,8 @@ MAX_WORDS = 20
 #: docstrings: a parser that silently stopped finding them would make the check vacuous.
 MIN_QUOTES = 30
 
-ATTRIBUTION = re.compile(r"\b(lectures?|decks?|slides?|the course says)\b", re.I)
+ATTRIBUTION = re.compile(r"\b(lectures?|decks?|slides?|the course says)\b|"
+                         r"\b\d{3}_[0-9a-f]{16}\.txt", re.I)
 DECK_CITED = re.compile(r"\bdecks?\s+(\d{3})\b|\b(\d{3})_[0-9a-f]{16}\.txt", re.I)
 # a second number in "decks 000 and 002", "decks 000, 001 and 002"
 DECK_LIST = re.compile(r"\bdecks\s+(\d{3}(?:\s*(?:,|and|or)\s*\d{3})+)", re.I)
@@ -55,7 +56,9 @@ def load_decks(folder: Path) -> dict[str, str]:
 
 # -- where the prose is -----------------------------------------------------------------
 def _without_code(text: str) -> str:
-    """Drop inline code spans: code and values in backticks are not quotations."""
+    """Drop inline code spans: code and values in backticks are not quotations (a deck's
+    file name in backticks is kept: it cites the deck)."""
+    text = re.sub(r"`+(\d{3}_[0-9a-f]{16}\.txt)`+", r"\1", text)
     text = re.sub(r"``.*?``", "`code`", text)  # reStructuredText literals first
     text = re.sub(r"`[^`]*`", "`code`", text)
     # a numpydoc set of allowed values, {"mean", "sum"}: code, not quotations
@@ -247,6 +250,13 @@ def test_the_cited_deck_must_hold_the_quotation():
     assert problems(q, s, FAKE_DECKS) == ["not verbatim in deck 000"]
     assert problems(q, s.replace("000", "001"), FAKE_DECKS) == []
     assert problems(q, "deck 007", FAKE_DECKS)[0].startswith("cites deck(s) ['007']")
+
+
+def test_a_deck_cited_by_its_file_name_only():
+    sentence = 'As `000_8952a0c831114130.txt` puts it, "resist small but finitesized".'
+    (q, s), = attributed_quotes(sentence)
+    assert cited_decks(s) == {"000"}
+    assert problems(q, s, FAKE_DECKS) == ["not verbatim in deck 000"]
 
 
 def test_long_quotations_and_unquoted_code_are_handled():
