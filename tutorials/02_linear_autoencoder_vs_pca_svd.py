@@ -23,9 +23,10 @@
 # `k = 2`, equal numbers at `k = 4` and 6). Deck 001 (`001_5eba56f0e89c2971.txt`) says
 # it more strongly: "Using all linear layers with Euclidean loss is equivalent to PCA
 # (under certain data normalization)". This tutorial measures the stronger statement:
-# trained well, the linear autoencoder reaches PCA's error to four digits and PCA's
-# subspace to under a degree, because PCA is the best any rank-`k` linear map can do
-# and the network finds it. Deck 000's table compares three columns:
+# trained well, the linear autoencoder reaches PCA's error to a fraction of a percent
+# (to four digits on MNIST) and PCA's subspace to within about a degree, because PCA is
+# the best any rank-`k` linear map can do and the network finds it. Deck 000's table
+# compares three columns:
 #
 # | Latent Dimension | Autoencoder Error (Linear) | PCA Error | SVD Error |
 # |---|---|---|---|
