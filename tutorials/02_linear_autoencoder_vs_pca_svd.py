@@ -490,8 +490,11 @@ for row_t, row_u in zip(tied, table):
 # %% [markdown]
 # **What to notice**
 #
-# - The tied autoencoder reaches PCA's error and PCA's subspace too (principal angles
-#   of about a degree or less): "in the principal subspace", as deck 004 says.
+# - The tied autoencoder reaches PCA's error (within 0.0001) and PCA's subspace too:
+#   "in the principal subspace", as deck 004 says. Its largest principal angles are
+#   under a degree on the 8x8 digits; on MNIST, after the same 10 epochs, we measured
+#   1.7, 2.1 and 1.4 degrees for `k = 2, 4, 6`, a little further from PCA's subspace
+#   than the untied network (0.8, 1.0, 0.8): one matrix has to serve both roles.
 # - Tying removes most of the freedom of section 4. The untied network could mix the
 #   components with any invertible `A`; with `W^T` as the decoder, `E` is smallest only
 #   when `W W^T` is the orthogonal projection onto the subspace, i.e. `W^T W = I`, so the
