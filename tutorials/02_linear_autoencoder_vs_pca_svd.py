@@ -494,7 +494,7 @@ for row_t, row_u in zip(tied, table):
 #   "in the principal subspace", as deck 004 says. Its largest principal angles are
 #   under a degree on the 8x8 digits; on MNIST, after the same 10 epochs, we measured
 #   1.7, 2.1 and 1.4 degrees for `k = 2, 4, 6`, a little further from PCA's subspace
-#   than the untied network (0.8, 1.0, 0.8): one matrix has to serve both roles.
+#   than the untied network (0.8, 1.0, 0.8) at the same training budget.
 # - Tying removes most of the freedom of section 4. The untied network could mix the
 #   components with any invertible `A`; with `W^T` as the decoder, `E` is smallest only
 #   when `W W^T` is the orthogonal projection onto the subspace, i.e. `W^T W = I`, so the
