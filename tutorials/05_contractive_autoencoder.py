@@ -259,7 +259,8 @@ fig
 # ## 3. Which model resists what
 #
 # Deck 001's two sentences name two functions and two sizes of perturbation. For the
-# same three models, on held-out images:
+# models of section 2 (and a CAE matched to the DAE's price, see below), on held-out
+# images:
 #
 # - the **encoder's** Jacobian norm `||J_f(x)||_F` (as above), its response to an
 #   infinitesimal change of the input;
@@ -370,10 +371,10 @@ fig
 #   it was trained with, the DAE's output is the closest to the clean image of all the
 #   models (0.0318 at `s = 0.3` and 0.0423 at `s = 0.5`, against 0.0342 and 0.0531 for
 #   the plain model and 0.0345 and 0.0429 for the matched CAE, only just behind at
-#   `s = 0.5`). It does not merely pass less
-#   of the noise through; it maps the noisy image back towards the image, the
-#   projection of tutorial 03. That is the DAE's half of the sentence: robustness of
-#   the reconstruction, at the finite scale of its noise.
+#   `s = 0.5`). It does not merely pass less of the noise through; it maps the noisy
+#   image back towards the image, the projection of tutorial 03. That is the DAE's
+#   half of the sentence: robustness of the reconstruction, at the finite scale of its
+#   noise.
 #
 # ## Summary#
 # ## Summary
