@@ -365,9 +365,9 @@ fig
 # - **Reconstruction, infinitesimal**: `||J_r||_F` falls in the same order (1.7, 2.0,
 #   2.8; MNIST 2.0, 3.3, 11.4). The deck's split is about what each objective asks
 #   for, not an exclusive effect: `J_r = J_g J_f`, so a flatter encoder also flattens
-#   the reconstruction, and
-#   the gain column says the same for finite steps (the CAE passes the least of a
-#   perturbation through at every `s`, the plain model the most).
+#   the reconstruction, and the gain column says the same for finite steps (the CAE
+#   passes the least of a perturbation through at every `s`, the plain model the
+#   most).
 # - **Reconstruction, finite**: what the DAE buys is the error against the *clean*
 #   image. Below its training noise the plain model is best (its clean error is the
 #   lowest, and a small perturbation changes little); from about `s = 0.3`, the noise
@@ -388,7 +388,6 @@ fig
 #   The DAE's robustness is to the kind and scale of noise it was trained with, not a
 #   general one.
 #
-# ## Summary#
 # ## Summary
 #
 # - `ContractiveAutoencoder(encoder, decoder, lam)` adds `lam * mean ||dh/dx||_F^2`,
