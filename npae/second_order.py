@@ -6,8 +6,9 @@ vector, on the whole training set: their line searches compare values of ``J`` a
 several points, and L-BFGS builds a curvature model from differences of gradients,
 ``s_k = theta_{k+1} - theta_k``, ``y_k = grad J(theta_{k+1}) - grad J(theta_k)``.
 Both steps assume that evaluating ``J`` twice at the same ``theta`` gives the same
-number. The lectures make the point for the contractive autoencoder: its penalty is
-deterministic, so "second-order optimizers (conjugate gradient, L-BFGS) can be used".
+number. Deck 001 of the course makes the point for the contractive autoencoder only:
+"Advantage of contractive autoencoder : gradient is deterministic", so it "can use second
+order optimizers (conjugate gradient, LBFGS, etc.)".
 
 The objective, with ``theta`` the model's parameters laid end to end in the order of
 ``model.parameters()``, is the model's own loss on all of ``X`` plus optional weight

@@ -89,6 +89,27 @@ def test_numbers_show_the_lectures_findings(fast_run):
     assert principal is not None and max(map(float, principal.group(1).split())) < 3.0
 
 
+@pytest.mark.slow
+def test_tied_weights_section(fast_run):
+    """Section 7: deck 004's tied model, X^ = W^T W X. Its optimum is PCA's projection
+    (so PCA's error and subspace) with W^T W = I; the untied decoder has no such
+    constraint (any invertible mix of the components is optimal)."""
+    out = fast_run[0].stdout
+    assert "TiedLinearAutoencoder: PASS" in out
+    rows = re.findall(r"^\s+([246])\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)"
+                      r"\s+([\d.]+)\s+(\d+)$", out, flags=re.M)
+    assert [int(r[0]) for r in rows] == [2, 4, 6], out
+    smallest = []
+    for _, tied, _untied, pca, angle, gram_tied, gram_untied, nearest in rows:
+        tied, pca, angle = float(tied), float(pca), float(angle)
+        assert pca - 1e-4 <= tied <= 1.01 * pca + 1e-4
+        assert angle < 3.0
+        assert float(gram_tied) < 0.05 < 0.5 < float(gram_untied)
+        smallest.append(float(nearest))
+    # orthonormal, yet in an arbitrary rotation: not the components themselves
+    assert max(smallest) > 10.0, smallest
+
+
 def test_converts_to_a_notebook(tmp_path):
     out = tmp_path / "02.ipynb"
     proc = subprocess.run([sys.executable, "-m", "jupytext", "--to", "notebook", "--output",

@@ -20,11 +20,21 @@
 # `L(x, g(f(x)))` is trained, and yet, because `d` is much smaller than the input,
 # the code has to keep what matters about the images.
 #
+# Deck 000 (`000_8952a0c831114130.txt`) names the two cases: `dim(z) < dim(x)` is an
+# "[Undercomplete system]", the one this tutorial trains, and a code wider than the
+# input is an "[Overcomplete system] (not popular since no compression)". The deck
+# prints the overcomplete condition as `dim(x) > dim(z)`, the same inequality as the
+# undercomplete one: a slip. Overcomplete means `dim(z) > dim(x)`, as deck 004
+# (`004_35e17b38bec77814.txt`) has it: for `k > d`, with `x` in `R^d` and the code in
+# `R^k`, "the autoencoder is called Overcomplete Autoencoders". Tutorial 04
+# trains an overcomplete code, kept from copying by a sparsity penalty instead of a
+# bottleneck.
+#
 # **What you'll learn**
 #
 # - how to build and train a dense autoencoder with npae in a few lines;
 # - how the reconstruction error depends on the size `d` of the code (we measure
-#   it for `d = 2, 4, 6` and compare with the lecture's numbers and with PCA);
+#   it for `d = 2, 4, 6` and compare with deck 000's table and with PCA);
 # - what reconstructions, a 2-D latent space and training curves look like, and what
 #   to read from them.
 #
@@ -72,7 +82,8 @@ print(f"{len(Xfit)} training, {len(Xval)} validation, {len(Xte)} test images; D 
 # %% [markdown]
 # ## The model
 #
-# A dense encoder `D → 256 → 128 → d` with ReLU hidden layers and a linear code, and
+# A dense encoder `D → 256 → 128 → d` with ReLU hidden layers and a linear code (npae's
+# choice: deck 000 does not give its architecture, optimizer or training length), and
 # a decoder that mirrors it, `d → 128 → 256 → D`, ending in a sigmoid so that every
 # output pixel lies in (0, 1). The loss is the mean squared error per pixel,
 #
@@ -97,7 +108,7 @@ print(f"{n_params:,} parameters")
 # %% [markdown]
 # ## How much does the bottleneck cost?
 #
-# The question of this lecture: how well can `d` numbers describe an image? We
+# The question of deck 000's first table: how well can `d` numbers describe an image? We
 # train one autoencoder for each `d` in 2, 4 and 6 (same architecture, same seed)
 # and measure the reconstruction MSE per pixel on the held-out test set.
 #
@@ -123,7 +134,9 @@ for d in latent_dims:
 mean_mse = float(np.mean((Xfit.mean(axis=0) - Xte) ** 2))
 
 # %%
-LECTURE = {2: 0.048, 4: 0.033, 6: 0.027}  # per-pixel test MSE on MNIST, from the lecture
+# deck 000's table (Latent Dimension / Loss); the deck names neither the data nor the split,
+# but its PCA table matches PCA on the MNIST test images (tutorial 02), so we read it so
+LECTURE = {2: 0.048, 4: 0.033, 6: 0.027}
 on_mnist = data_name == "mnist"
 print(f"Held-out reconstruction MSE per pixel, {data_name} test set "
       f"({len(Xte)} images, {D} pixels each)\n")
@@ -135,7 +148,8 @@ for d in latent_dims:
     print(row + f" {seconds[d]:10.1f}s")
 print(f"\nmean image (d = 0): {mean_mse:.4f}")
 if not on_mnist:
-    print("(The lecture's 0.048 / 0.033 / 0.027 are for MNIST; these numbers are for the "
+    print("(Deck 000's 0.048 / 0.033 / 0.027 are for MNIST, we take it (the deck names no "
+          "data set); these numbers are for the "
           "8x8 digits and are not comparable. Run without --fast, with MNIST, to compare.)")
 
 # %% [markdown]
@@ -147,8 +161,8 @@ if not on_mnist:
 # - The nonlinear autoencoder beats PCA at the same `d`: PCA is the best *linear*
 #   code, and the ReLU layers let the autoencoder bend its code around the data.
 #   (Tutorial 02 shows that a *linear* autoencoder can do no better than PCA.)
-# - On MNIST, the numbers land at or below the lecture's; the exact values depend on
-#   the architecture, the epochs and the seed.
+# - On MNIST, the numbers land at or below deck 000's; the exact values depend on
+#   the architecture, the epochs and the seed, which the deck does not state.
 #
 # ## Training curves
 #
@@ -238,7 +252,7 @@ fig
 # - An undercomplete autoencoder is an encoder and a decoder trained only to
 #   reconstruct; the narrow code forces it to summarise.
 # - More latent dimensions, lower error: on MNIST, after 10 epochs, the error per
-#   pixel falls from about 0.038 at `d = 2` to about 0.021 at `d = 6` (the lecture:
+#   pixel falls from about 0.038 at `d = 2` to about 0.021 at `d = 6` (deck 000:
 #   0.048 and 0.027), well below PCA's 0.056 and 0.042 at the same `d`.
 # - With enough data a tiny bottleneck is its own regulariser: training and
 #   validation curves agree.

@@ -22,10 +22,17 @@
 #
 # Two penalties `Omega` are classic:
 #
-# - **KL sparsity** (Ng's lecture notes): with a sigmoid code, `rho_hat_j` the mean
-#   activation of unit `j` over the batch and a target `rho` (say 0.05),
-#   `Omega = beta * sum_j KL(rho || rho_hat_j)`;
+# - **KL sparsity** (Ng's sparse-autoencoder notes): with a sigmoid code, `rho_hat_j`
+#   the mean activation of unit `j` and a target `rho` (say 0.05),
+#   `Omega = beta * sum_j KL(rho || rho_hat_j)`. Deck 000 (`000_8952a0c831114130.txt`)
+#   and deck 002 (`002_324e468d49fbe7e1.txt`) take the mean over the whole training set
+#   ("the average activation of the j -th neuron across the dataset", deck 000); npae,
+#   like every minibatch implementation, takes it over the batch (section 4 measures
+#   the difference);
 # - **L1 activity**: `Omega = lam * sum_j |h_j|`, averaged over the batch.
+#
+# Deck 002 contrasts the two: KL gives "Approximate sparsity, suppress activations close
+# to small value", L1 "True sparsity, drive activations towards 0".
 #
 # **Questions answered here**
 #
@@ -33,7 +40,9 @@
 # 2. Does the trained code actually reach the target `rho`? How do `rho` and `beta`
 #    change the code and the reconstruction?
 # 3. What do the first-layer filters of a sparse autoencoder look like, next to a
-#    plain one (the lecture's figure)?
+#    plain one (deck 002's figure)? And what does deck 002's weight `lambda` mean?
+# 4. Sparsity as the decks define it: the mean over the training set or over a batch,
+#    exact zeros from L1 on a ReLU code, and the penalty read as a prior.
 #
 # **Run it**
 #
@@ -158,7 +167,7 @@ def measure(model):
 
 
 RHOS, BETAS = (0.05, 0.1, 0.5), (0.0, 0.1, 1.0, 3.0)
-sweep = {}
+sweep, kl_models = {}, {}
 for beta in BETAS:
     for rho in RHOS:
         if beta == 0 and rho != RHOS[0]:
@@ -168,6 +177,7 @@ for beta in BETAS:
                                         model=SparseAutoencoder, rho=rho, beta=beta),
                       f"KL, rho = {rho}, beta = {beta}")
         sweep[rho, beta] = measure(model)
+        kl_models[rho, beta] = model
         if beta == 0:
             plain_model = model
 
@@ -214,19 +224,38 @@ fig
 #   only fixes the first; how close the second comes to `rho` shows how "binary" the
 #   learned code is.
 #
-# ## 3. Filters: plain versus sparse (the lecture's figure)
+# ## 3. Filters: plain versus sparse (deck 002's figure)
 #
 # Each code unit `j` computes `sigmoid(x . W[:, j] + b_j)`: the column `W[:, j]`, shown
-# as an image, is the pattern the unit responds to. The lecture compares a plain
-# autoencoder with KL-sparse (weights 0.001 and 0.003) and L1-sparse (0.001 and 0.005)
-# ones. Those weights are on the scale of a *per-pixel* reconstruction error
-# (Keras's `mse`), so these four models use `reduction="mean"`; on MNIST, a weight of
-# 0.001 per pixel is the same as `beta = 0.784` with the batch-mean loss above
-# (Adam is almost blind to the overall scale of the loss, so only the ratio matters).
-# All codes are sigmoid units, so only the penalty differs.
+# as an image, is the pattern the unit responds to. Deck 002 compares a plain
+# autoencoder with KL-sparse (`lambda = 0.001` and `0.003`) and L1-sparse (`0.001` and
+# `0.005`) ones.
+#
+# **What does its `lambda` weigh against?** Deck 002 writes the loss as
+# `L = ||X - X̂||^2 + lambda Omega(Z)` with `Omega(Z) = sum_i ||z_i||_1`: the squared
+# error *summed* over pixels (and images). Divided by the number of images, that is
+# npae's `reduction="batchmean"` with `lam = lambda`. The other common reading puts the
+# weight against a *per-pixel* error (Keras's `mse`, npae's `reduction="mean"`), which
+# divides the error by `D` more: a per-pixel weight `w` is the summed-error weight
+# `w * D`. The deck does not say which its figure used; the two differ by a factor
+# `D` (784 on MNIST). Adam is almost blind to the overall scale of the loss, so only
+# the ratio matters. The table below spells the mapping out and trains the literal
+# summed-error reading once; the four figure models use the per-pixel reading (npae's
+# choice: at the literal scale the penalty barely acts, as the table shows). All codes
+# are sigmoid units, so only the penalty differs.
+
+# %%
+print(f"deck 002's lambda, read two ways (D = {D} pixels):")
+print(f"{'lambda':>7} {'per-pixel reading: as reduction=batchmean':>42} "
+      f"{'summed reading: as reduction=mean':>34}")
+for w in (1e-3, 3e-3, 5e-3):
+    print(f"{w:7g} {'lam = ' + format(w * D, '.4g'):>42} {'lam = ' + format(w / D, '.3g'):>34}")
 
 # %%
 filters = {"plain": plain_model}
+literal = train(dense_autoencoder(D, [], CODE, code_activation="sigmoid", rng=0,
+                                  model=SparseAutoencoder, penalty="l1", lam=1e-3),
+                "L1 0.001, summed error (deck)")
 for label, kw in (("KL, weight 0.001", {"penalty": "kl", "rho": 0.05, "beta": 1e-3}),
                   ("KL, weight 0.003", {"penalty": "kl", "rho": 0.05, "beta": 3e-3}),
                   ("L1, weight 0.001", {"penalty": "l1", "lam": 1e-3}),
@@ -237,7 +266,7 @@ for label, kw in (("KL, weight 0.001", {"penalty": "kl", "rho": 0.05, "beta": 1e
 
 print(f"\n{'model':<18} {'mean act.':>10} {'active/input':>13} {'dead units':>11} "
       f"{'MSE/pixel':>10}")
-for label, model in filters.items():
+for label, model in [*filters.items(), ("L1 0.001, summed", literal)]:
     m = measure(model)
     print(f"{label:<18} {m['mean']:10.3f} {m['active']:13.3f} {m['dead']:>7}/{CODE:<3} "
           f"{m['mse']:10.4f}")
@@ -280,6 +309,122 @@ figs["L1, weight 0.005"]
 #   learns little and rarely comes back. The survivors learn strokes. A stronger L1
 #   weight kills more units and costs a lot of reconstruction; KL, which wants every
 #   unit active *sometimes*, does not kill units.
+# - The last row, deck 002's `lambda = 0.001` read literally against the summed error,
+#   is nearly the plain model (compare its mean activation and MSE with the first
+#   row): at that scale the penalty is `D` times weaker than in the per-pixel reading.
+#
+# ## 4. Sparsity as the decks define it
+#
+# ### The mean activation: over the training set, or over a batch?
+#
+# Decks 000 and 002 define `rho_hat_j = (1/N) sum_i h_j(x_i)` over all `N` training
+# images. A minibatch method sees one batch at a time, so npae (like Ng's notes once
+# they go minibatch, and every deep-learning framework) computes `rho_hat_j` over the
+# batch it trains on. Is that the same penalty? We take the trained KL model
+# (`rho = 0.05`, `beta = 1`), compute its codes on the whole training set, and compare
+# the training-set `rho_hat` with the batch estimates, for several batch sizes (each
+# batch size: the training set cut into disjoint shuffled batches).
+
+# %%
+kl_model = kl_models[0.05, 1.0]
+H_train = kl_model.encode(Xtr).astype(np.float64)
+rho_full = H_train.mean(axis=0)
+
+
+def kl_penalty(r_hat, rho=0.05):
+    """sum_j KL(rho || r_hat_j), the penalty with beta = 1."""
+    return float(np.sum(kl(rho, np.clip(r_hat, 1e-12, 1 - 1e-12))))
+
+
+print(f"training-set rho_hat: mean over units {rho_full.mean():.4f}, units from "
+      f"{rho_full.min():.4f} to {rho_full.max():.4f}; penalty sum_j KL = "
+      f"{kl_penalty(rho_full):.4f}\n")
+print(f"{'batch':>6} {'mean |rho_batch - rho_set|':>27} {'relative':>9} "
+      f"{'penalty, mean over batches':>27} {'excess over the set':>20}")
+perm = np.random.default_rng(0).permutation(len(Xtr))
+for b in [b for b in (16, 64, 128, 256, 1024) if b <= len(Xtr) // 4]:
+    n_b = len(Xtr) // b
+    R = H_train[perm[:n_b * b]].reshape(n_b, b, -1).mean(axis=1)   # (batches, units)
+    full = H_train[perm[:n_b * b]].mean(axis=0)  # the same images, as one set
+    dev = np.abs(R - full)
+    pen = np.mean([kl_penalty(r) for r in R])
+    print(f"{b:>6} {dev.mean():27.4f} {np.mean(dev / full):9.2f} {pen:27.4f} "
+          f"{pen - kl_penalty(full):+20.4f}")
+
+# %% [markdown]
+# **What to notice**
+#
+# - The batch estimate scatters around the training-set mean, by a fifth of it at
+#   batch 16 on the 8x8 digits (the `relative` column; 0.39 on MNIST) and less as the
+#   batch grows, roughly as `1 / sqrt(batch)`: half as much for a batch four times
+#   larger.
+# - The scatter does not average out in the penalty. `KL(rho || r)` is convex in `r`,
+#   so by Jensen's inequality the mean of the batch penalties is *at least* the penalty
+#   of the mean (each row's batches cover the same images, so their `rho_hat` average
+#   to that set's): the excess column is never negative, and it shrinks with the batch.
+# - How much it matters depends on how close the units are to `rho`. On the 8x8 digits
+#   the trained units sit close to `rho` on the whole set, and at the batch size the
+#   model was trained with (64) the excess is of the same order as the training-set
+#   penalty itself: most of what the minibatch penalty still charges is the scatter
+#   between batches. On MNIST, after 10 epochs, the units' means still range from
+#   about 0.07 to 0.24 and the penalty is dominated by that distance; we measured an
+#   excess of 0.12 at batch 128 against a training-set penalty of 3.34. Either way,
+#   minibatch KL sparsity optimises a stronger penalty than the decks' formula, one
+#   that also charges for a unit's variation from batch to batch; a larger batch
+#   brings it closer.
+#
+# ### Exact zeros: L1 on a ReLU code against KL on a sigmoid code
+#
+# Deck 002's "True sparsity" of L1 against KL's "Approximate sparsity" is a statement
+# about exact zeros. A sigmoid is never exactly 0, so no sigmoid code can be truly
+# sparse; a ReLU code can. We train the same `D -> CODE` encoder with a ReLU code, once
+# without penalty and once with L1 in deck 002's summed-error form
+# (`reduction="batchmean"`, `lam` chosen by npae so that the reconstruction stays
+# usable), and count, on held-out images, the activations that are exactly 0 and
+# those below 0.01.
+
+# %%
+L1_LAM = 0.03
+relu = {"ReLU, no penalty": 0.0, f"ReLU + L1 ({L1_LAM:g})": L1_LAM}
+zero_rows = {}
+for label, lam in relu.items():
+    m = train(dense_autoencoder(D, [], CODE, code_activation="relu", rng=0,
+                                model=SparseAutoencoder, penalty="l1", lam=lam), label)
+    zero_rows[label] = m
+zero_rows["sigmoid + KL (0.05, 1)"] = kl_model
+print(f"\n{'code':<24} {'exactly 0':>10} {'below 0.01':>11} {'dead units':>11} {'MSE/pixel':>10}")
+for label, m in zero_rows.items():
+    H = m.encode(Xte)
+    mse = float(np.mean((m.decode(H) - Xte) ** 2))
+    print(f"{label:<24} {np.mean(H == 0):10.3f} {np.mean(H < 0.01):11.3f} "
+          f"{int(np.sum(H.max(axis=0) <= 0)):>11} {mse:10.4f}")
+
+# %% [markdown]
+# **What to notice**
+#
+# - The sigmoid code has no exact zeros at all (the column reads 0.000), however hard
+#   the KL penalty pushes: its sparsity is approximate, small values rather than none.
+# - A ReLU code has exact zeros even without a penalty (every negative input to the
+#   ReLU), and L1 multiplies them: on the 8x8 digits 71 % of the activations are then
+#   exactly 0 against 10 % without it (on MNIST, with the same `lam` against a sum over
+#   784 pixels, 30 % against 1.5 %), the "True sparsity" of deck 002, at a cost in
+#   reconstruction.
+# - On a ReLU code L1 does the opposite of what it did to sigmoid units in section 3:
+#   there it had no zero to reach and switched units off by saturating them; here it
+#   reaches zero exactly, unit by unit and image by image.
+#
+# ### The penalty as a prior
+#
+# Deck 004 (`004_35e17b38bec77814.txt`) reads a penalty through "MAP (Maximum a
+# posteriori)": maximising `log p(x|θ) + log p(θ)`, where "The first term is the loss
+# function, and the second term is the regularization penalty". For a sparse code the
+# prior sits on the code `h` rather than on the weights: `lam * sum_j |h_j|` is, up to
+# a constant, `-log` of a Laplace density `p(h_j) ∝ exp(-lam |h_j|)`, whose sharp peak
+# at 0 is what makes exact zeros likely (a Gaussian prior, `h_j^2`, would only shrink
+# them). Strictly, since `h = f(x)` is not a free latent variable, this is a reading
+# rather than a derivation (Goodfellow, Bengio and Courville, *Deep Learning*,
+# section 14.2.1), and the KL penalty, a constraint on averages, has no such
+# per-sample prior.
 #
 # ## Summary
 #
@@ -291,8 +436,14 @@ figs["L1, weight 0.005"]
 #   10 epochs, closer but not there); sparsity trades reconstruction for a code in
 #   which each unit stands for a part.
 # - Sparse codes can be overcomplete; the penalty, not the bottleneck, prevents copying.
+# - Deck 002's `lambda` multiplies a summed squared error; against a per-pixel error
+#   the same weight is `D` times stronger. Say which one you mean.
+# - npae's `rho_hat` is a batch mean; with KL, its scatter between batches adds a small
+#   excess to the decks' training-set penalty (Jensen), shrinking with the batch size.
+# - Exact zeros need an L1 penalty *and* a code that can reach 0 (ReLU); a sigmoid code
+#   is only ever approximately sparse.
 #
 # **Exercises.** (1) Make the code twice as wide as the input and repeat the sweep.
-# (2) Use a ReLU code with the L1 penalty (`code_activation="relu"`): are there
-# still dead units? (3) Plot a histogram of one unit's activations over the test set
-# for `beta = 0` and `beta = 1`.
+# (2) Count the dead units of section 4's ReLU + L1 model for `lam` 0.01, 0.03, 0.1:
+# when does L1 start to kill whole units? (3) Plot a histogram of one unit's
+# activations over the test set for `beta = 0` and `beta = 1`.

@@ -19,6 +19,14 @@
 # score. A VAE offers a second, probabilistic score: the negative ELBO, an upper bound on
 # `-log p(x)`, which also charges for codes that are unlikely under the prior.
 #
+# Deck 001 (`001_5eba56f0e89c2971.txt`) states the idea: "If the input and reconstruction
+# do not match this might signal an anomaly". Deck 003 (`003_e905936953007924.txt`) has
+# it in two steps, the second with a slip: "If trained on normal data → reconstruction
+# loss typical of non-anomalous data", then "If trained on anomalous data →
+# reconstruction loss super high". The model is never trained on the anomalies (it
+# usually never sees one); the second step means: trained on normal data and *shown* an
+# anomalous input, it reconstructs it poorly. That is the setting measured here.
+#
 # **What you'll learn**
 #
 # - how to turn a model into an anomaly score, and how to evaluate a score with the

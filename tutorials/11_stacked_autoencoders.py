@@ -32,7 +32,8 @@
 #
 # 1. Does each pretrained layer actually learn to reconstruct its input?
 # 2. After fine-tuning, is the deep autoencoder better than PCA at the same code size?
-#    (The lecture: "good for compression, better than PCA".)
+#    (Deck 001, `001_5eba56f0e89c2971.txt`, on stacked autoencoders: "Good for
+#    compression (better than PCA)".)
 # 3. Did pretraining help, compared with the same deep network trained from random
 #    weights for as long?
 # 4. With a 2-D code, does the stacked autoencoder separate the digits better than
@@ -261,8 +262,10 @@ fig
 # The encoder stack is also a pretrained network for a supervised task: Vincent et al.
 # (2010) put a softmax layer on a stacked denoising autoencoder and fine-tuned the
 # whole network with the labels. `classifier_from(stack, 10)` does that with a copy of
-# `stack.encoder` (the stack never changes). The lecture's claim: pretraining helps
-# most when labels are few, and it acts as a regularizer. We train on the first
+# `stack.encoder` (the stack never changes). The decks' claims: autoencoders as
+# pretrained models are "Useful with Small Data" (deck 004, `004_35e17b38bec77814.txt`),
+# and "Effective pretraining of weights should act as a regularizer" (deck 001). We
+# train on the first
 # `N_LABELS` labelled training images only and compare three starts for the same
 # network: random weights (an untrained stack, `epochs=0`), the pretrained encoder
 # frozen (only the softmax layer learns), and the pretrained encoder fine-tuned.

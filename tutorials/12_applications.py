@@ -14,10 +14,13 @@
 # %% [markdown]
 # # 12 · What autoencoders are used for: inpainting, watermarks, colour, compression
 #
-# The lecture lists applications of autoencoders and shows them with pictures:
-# *inpainting* ("predict missing parts"), *watermark removal* and damaged documents,
-# *colorization* ("converting a black and white picture into a colored image"), and
-# *compression* ("tailored compression vs general algorithms such as JPEG"). Three of
+# The decks list applications of autoencoders and show them with pictures:
+# *inpainting* (deck 003, `003_e905936953007924.txt`: "predict missing parts"),
+# *watermark removal* and damaged documents (deck 001, `001_5eba56f0e89c2971.txt`:
+# "Watermark removal", "Kaggle has a dataset on damaged documents"), *colorization*
+# (deck 001: "converting any black and white picture into a colored image"), and
+# *compression* (deck 004, `004_35e17b38bec77814.txt`: "Tailored Compression vs.
+# General Algorithms", against "generic compression techniques (MP3, JPEG)"). Three of
 # them are the denoising autoencoder of tutorial 03 with a different corruption
 # `q(x̃ | x)`: a hole, a stamp, the colour taken away. The fourth is the plain
 # autoencoder's code, written down with a few bits per number.
@@ -208,9 +211,9 @@ show_rows([Xh.reshape(-1, D), *(fills[k].reshape(-1, D) for k in list(fills)[1:]
 #   against 0.066) without reaching it. Least squares is *told* where the holes are
 #   and conditions on exactly the pixels it sees; the DAE is not, and a hole looks
 #   like background to it (both are 0), so it must first guess which dark pixels
-#   are missing. The lecture's pictures come from larger networks trained far
-#   longer; at this budget a well-posed linear model is a strong baseline, and the
-#   honest comparison needs it.
+#   are missing. The decks show their pictures without the networks or training
+#   budgets behind them; at this budget a well-posed linear model is a strong
+#   baseline, and the honest comparison needs it.
 # - Where the hole swallows the part that tells a 4 from a 9, no method can know,
 #   and all of them hedge: their fill is a blur of both.
 #
@@ -264,8 +267,8 @@ show_rows([Xw, out_w, Ite], ["watermarked", "conv DAE", "clean"], FIG / "12_wate
 #   never touched, which come back through the bottleneck slightly blurred, while
 #   the told inpainter keeps them exactly (0.011 against 0.002 on MNIST). Pasting
 #   the DAE's output only where it differs much from its input, or a network with
-#   skip connections (a U-Net), keeps those pixels; the lecture's pictures of
-#   cleaned documents come from such models.
+#   skip connections (a U-Net), keeps those pixels (npae's suggestion: the decks
+#   do not say what model cleaned their documents).
 #
 # ## 3. Colorization
 #

@@ -19,12 +19,15 @@
 # penalty (`rho = 0.01`, `beta = 3`) and weight decay (`lambda = 1e-4`) for 400
 # iterations of L-BFGS, and look at the 25 filters. The notes expect edge detectors.
 #
-# The lectures add why L-BFGS is allowed here at all: it needs a *deterministic*
-# objective, evaluated on the whole training set. The KL sparse and the contractive
-# autoencoders have one (a denoising autoencoder, which draws fresh noise at every
-# evaluation, does not), so "second-order optimizers (conjugate gradient, L-BFGS) can
-# be used". `npae.optim.minimize` runs SciPy's L-BFGS-B or CG on the model's own loss
-# and hand-written gradient.
+# Why is L-BFGS allowed here at all? Deck 001 (`001_5eba56f0e89c2971.txt`) says it of
+# the contractive autoencoder only: "Advantage of contractive autoencoder : gradient is
+# deterministic", so it "can use second order optimizers (conjugate gradient, LBFGS,
+# etc.)". L-BFGS needs a *deterministic* objective, evaluated on the whole training set.
+# The same reasoning covers the KL sparse autoencoder of this exercise (its penalty is a
+# deterministic function of the weights too; extending the deck's point to it is
+# npae's), while a denoising autoencoder, which draws fresh noise at every evaluation,
+# has no such objective. `npae.optim.minimize` runs SciPy's L-BFGS-B or CG on the
+# model's own loss and hand-written gradient.
 #
 # **Questions answered here**
 #
@@ -345,7 +348,8 @@ fig
 #   (0.500); in the fast mode L-BFGS is ahead of every full-batch Adam, but still behind
 #   minibatch Adam.
 # - CG ends above L-BFGS in every run here.
-# - So a deterministic objective *allows* second-order methods, as the lectures say; it
+# - So a deterministic objective *allows* second-order methods, as deck 001 says of
+#   the contractive autoencoder; it
 #   does not make them win. They shine on a smooth problem whose curvature they can
 #   learn (the sparse AE here, and the notes' exercise); on a plateau their curvature
 #   model has little to work with, and the many cheap, noisy steps of a minibatch

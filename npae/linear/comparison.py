@@ -90,6 +90,10 @@ def _project(X: np.ndarray, mean: np.ndarray | float, V: np.ndarray) -> np.ndarr
 
 def _decoder_weight(model: Any) -> np.ndarray:
     from npae.layers.dense import Dense
+    from npae.models.tied import TiedLinearAutoencoder
+
+    if isinstance(model, TiedLinearAutoencoder):  # the decoder is W^T: its rows are W's columns
+        return asnumpy(model.W).T.astype(np.float64)
 
     dense = [layer for layer in model.decoder.layers if isinstance(layer, Dense)]
     if len(dense) != 1:
@@ -127,7 +131,8 @@ def _stage_epochs(epochs: int, fractions: tuple[float, ...] = (0.6, 0.25, 0.15)
 
 def compare(X: Array, ks: Iterable[int] = (2, 4, 6), *, epochs: int = 60,
             lr: float = 1e-2, batch_size: int = 64, rng: Any = 0, X_test: Array | None = None,
-            center: bool = True, dtype: Any = np.float32, verbose: int = 0) -> Comparison:
+            center: bool = True, dtype: Any = np.float32, verbose: int = 0,
+            tied: bool = False) -> Comparison:
     r"""Train a linear autoencoder for each k and compare it with PCA and the truncated SVD.
 
     For each k: a dense autoencoder ``d -> k -> d`` with identity activations and biases,
@@ -168,6 +173,10 @@ def compare(X: Array, ks: Iterable[int] = (2, 4, 6), *, epochs: int = 60,
         Training dtype of the autoencoder.
     verbose : int
         Passed to ``fit``; 1 also prints each finished row.
+    tied : bool
+        Train :class:`npae.models.tied.TiedLinearAutoencoder` instead, ``x_hat = x W W^T``
+        with one weight and no biases (deck 004's model; with ``center=False`` it fits a
+        subspace through the origin, like the uncentred SVD).
 
     Returns
     -------
@@ -214,8 +223,14 @@ def compare(X: Array, ks: Iterable[int] = (2, 4, 6), *, epochs: int = 60,
 
     rows, models, histories = [], {}, {}
     for k in ks:
-        model = dense_autoencoder(d, [], k, activation="identity",
-                                  output_activation="identity", loss="mse", rng=g, dtype=dtype)
+        if tied:
+            from npae.models.tied import TiedLinearAutoencoder
+
+            model = TiedLinearAutoencoder(d, k, rng=g, dtype=dtype)
+        else:
+            model = dense_autoencoder(d, [], k, activation="identity",
+                                      output_activation="identity", loss="mse", rng=g,
+                                      dtype=dtype)
         opt = Adam(lr)
         histories[k] = []
         for stage_lr, n_epochs in stages:

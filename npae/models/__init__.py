@@ -14,9 +14,11 @@ from npae.models.convolutional import conv_autoencoder, conv_layers, summary
 from npae.models.denoising import DenoisingAutoencoder
 from npae.models.sparse import SparseAutoencoder
 from npae.models.stacked import Stack, pretrain_stack, unroll
+from npae.models.tied import TiedLinearAutoencoder
 from npae.models.variational import VAE, conv_vae, dense_vae
 
 __all__ = ["MODELS", "Autoencoder", "DenoisingAutoencoder", "SparseAutoencoder",
            "ContractiveAutoencoder", "VAE", "check_data", "dense_autoencoder", "dense_layers",
            "conv_autoencoder", "conv_layers", "summary", "dense_vae", "conv_vae", "variational",
-           "Stack", "pretrain_stack", "unroll", "Classifier", "classifier_from"]
+           "Stack", "pretrain_stack", "unroll", "Classifier", "classifier_from",
+           "TiedLinearAutoencoder"]
