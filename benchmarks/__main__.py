@@ -13,7 +13,9 @@ Options: ``--only TEXT`` runs the benchmarks whose name contains TEXT;
 ``--repeat R`` timed rounds per entry, alternating npae and PyTorch (best kept,
 after one warm-up each); ``--samples N`` images per epoch (default 10,000);
 ``--layers`` times every layer of the convolutional models instead
-(:mod:`benchmarks.layers`), forward + backward, one table row per layer.
+(:mod:`benchmarks.layers`), forward + backward, one table row per layer;
+``--scaling`` how time and memory grow with the batch and the image
+(:mod:`benchmarks.scaling`), ``--plot [PATH]`` its figure.
 """
 
 from __future__ import annotations
@@ -166,7 +168,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", default=None,
                    help="where to save the results (default benchmarks/results/latest.json, "
                         "or layers.json with --layers)")
+    p.add_argument("--scaling", action="store_true",
+                   help="epoch time and peak memory against batch and image size instead")
+    p.add_argument("--plot", nargs="?", const="benchmarks/results/scaling.png", default=None,
+                   help="with --scaling, write the figure (default %(const)s)")
     args = p.parse_args(argv)
+    if args.scaling:  # benchmarks.scaling: its own table, figure and JSON
+        from benchmarks import scaling
+
+        result = scaling.main(args.repeat, args.samples, args.plot)
+        out = Path(args.json or Path(__file__).parent / "results" / "scaling.json")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=2))
+        return 0
     if args.layers:
         with limit_threads(n_threads()), _restoring(backend.current()):
             backend.use("numpy")

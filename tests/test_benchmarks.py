@@ -138,3 +138,31 @@ def test_pytorch_counterparts_compute_what_npae_computes(tiny):
             yt = conv_models.torch_layer(entry["layer"])(torch.from_numpy(x))
         assert tuple(yt.shape) == y.shape, entry["label"]
     assert "ratio" in suite.run(only=CONV_ROWS[0], repeat=1, samples=128)["rows"][0]
+
+
+# -- how the cost grows (--scaling): tiny sizes, the code paths and the table ------------
+
+def test_scaling_flag_reports_time_memory_and_a_figure(monkeypatch, tmp_path, capsys):
+    """Two tiny rows (a dense AE and an 8x8x3 conv AE), npae and PyTorch side by side."""
+    pytest.importorskip("torch")
+    from benchmarks import scaling
+
+    monkeypatch.setattr(_harness, "PAUSE", 0.0)
+    monkeypatch.setattr(scaling, "CONFIGS", [("dense AE", (784,), 16),
+                                             ("conv AE", (3, 8, 8), 8)])
+    out, fig = tmp_path / "s.json", tmp_path / "s.png"
+    assert suite.main(["--scaling", "--samples", "32", "--repeat", "1", "--plot", str(fig),
+                       "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert [(r["model"], r["input"], r["batch"]) for r in result["rows"]] == [
+        ("dense AE", "784", 16), ("conv AE", "3x8x8", 8)]
+    for r in result["rows"]:
+        assert r["npae_s"] > 0 and r["torch_s"] > 0
+        assert r["ratio"] == pytest.approx(r["npae_s"] / r["torch_s"])
+        assert r["npae_us"] == pytest.approx(1e6 * r["npae_s"] / 32)
+        # both memory columns measured, in their own processes
+        assert r["npae_rss_mb"] is not None and r["torch_rss_mb"] is not None
+    assert fig.stat().st_size > 10_000
+    printed = capsys.readouterr().out
+    assert "| model | input | batch | npae µs/sample | PyTorch µs/sample | ratio |" in printed
+    assert "| conv AE | 3x8x8 | 8 |" in printed
