@@ -270,3 +270,17 @@ def test_the_fast_paths_run_on_the_device_with_the_numpy_numbers():
         device = run()
     for got, want in zip(device, host, strict=True):
         np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("a", [0.3, -2, np.float32(5.0), np.array(-800.0), np.arange(-3, 4)])
+def test_fast_sigmoid_and_softplus_take_scalars_and_integers(a):
+    """Tutorial 09 calls ``sigmoid`` on a scalar: ufuncs return scalars for 0-d input and
+    integers cannot be overwritten with floats, so the in-place passes must not run."""
+    from npae.kernels import reference
+    from npae.kernels.fast import elementwise
+
+    x = np.asarray(a)
+    x = x if x.dtype.kind == "f" else x.astype(np.float64)
+    rtol = 1e-6 if x.dtype == np.float32 else 1e-15  # one rounding of the dtype, at most
+    np.testing.assert_allclose(elementwise.sigmoid(a), reference.sigmoid(x), rtol=rtol)
+    np.testing.assert_allclose(elementwise.softplus(a), reference.softplus(x), rtol=rtol)

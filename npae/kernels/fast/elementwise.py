@@ -17,12 +17,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from npae.backend import get_array_module
-
-Array = Any
+from npae.backend import Array, get_array_module
 
 __all__ = ["sigmoid", "softplus", "sigmoid_backward", "tanh_backward", "scaled_by",
            "leaky_relu", "leaky_relu_backward"]
+
+
+def _in_place_ok(a: Any) -> bool:
+    """Whether ``abs(a)`` is a fresh float array that the passes may overwrite: not for a
+    scalar or 0-d array (ufuncs return scalars for those) nor an integer array."""
+    return getattr(a, "ndim", 0) > 0 and a.dtype.kind == "f"
 
 
 def sigmoid(a: Array) -> Array:
@@ -30,6 +34,9 @@ def sigmoid(a: Array) -> Array:
     (:func:`npae.layers.activations.sigmoid`'s overflow-free form), ``e`` made in place:
     two arrays allocated instead of five."""
     xp = get_array_module(a)
+    if not _in_place_ok(a):  # a scalar or integers: the same formula, not in place
+        e = xp.exp(-xp.abs(a))
+        return xp.maximum(e, a >= 0) / (1 + e)
     e = xp.abs(a)
     xp.negative(e, out=e)
     xp.exp(e, out=e)
@@ -42,6 +49,8 @@ def sigmoid(a: Array) -> Array:
 def softplus(a: Array) -> Array:
     r"""``log(1 + e^a) = max(a, 0) + log1p(e^{-|a|})``, the log term made in place."""
     xp = get_array_module(a)
+    if not _in_place_ok(a):  # a scalar or integers: the same formula, not in place
+        return xp.maximum(a, 0) + xp.log1p(xp.exp(-xp.abs(a)))
     t = xp.abs(a)
     xp.negative(t, out=t)
     xp.exp(t, out=t)
