@@ -2,10 +2,19 @@
 
 Hypothesis profiles (choose with the environment variable ``HYPOTHESIS_PROFILE``):
 
-- ``ci`` (default): 30 examples per property, no deadline (gradient checks
-  evaluate the network hundreds of times, so their run time varies a lot);
-- ``dev``: 10 examples, for a quick local loop;
-- ``thorough``: 300 examples, for a long run before a release.
+- ``default``: 30 examples per property, derived from each test's name
+  (``derandomize``), so ``python -m pytest`` runs the same examples on every
+  run and every machine, CI included: a result is repeatable. No deadline
+  (gradient checks evaluate the network hundreds of times, so their run time
+  varies a lot) and no example database (nothing left over from an earlier run
+  changes what runs).
+- ``explore``: what a contributor runs before submitting. Random examples on
+  every run (200 per property), no deadline, no database; a failure prints the
+  ``@reproduce_failure`` blob and pytest's ``--hypothesis-seed`` replays a run.
+- ``dev``: 10 fixed examples, for a quick local loop.
+
+``ci`` (the old name of ``default``) and ``thorough`` (300 random examples) are kept
+as aliases.
 """
 
 from __future__ import annotations
@@ -24,15 +33,16 @@ import npae.backend
 import docs_build
 import strict_device
 
-_COMMON = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow]}
-# Under CI (CI=true) the examples are derived from each test's name, so a run is
-# repeatable: what passed on the developer's machine is what CI runs. Elsewhere
-# hypothesis explores new examples on every run.
-settings.register_profile("ci", max_examples=30, derandomize=bool(os.environ.get("CI")),
-                          **_COMMON)
-settings.register_profile("dev", max_examples=10, **_COMMON)
-settings.register_profile("thorough", max_examples=300, **_COMMON)
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+_COMMON = {"deadline": None, "database": None,
+           "suppress_health_check": [HealthCheck.too_slow]}
+_FIXED = {"derandomize": True, **_COMMON}
+_RANDOM = {"derandomize": False, "print_blob": True, **_COMMON}
+settings.register_profile("default", max_examples=30, **_FIXED)
+settings.register_profile("ci", max_examples=30, **_FIXED)
+settings.register_profile("dev", max_examples=10, **_FIXED)
+settings.register_profile("explore", max_examples=200, **_RANDOM)
+settings.register_profile("thorough", max_examples=300, **_RANDOM)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or "default")
 
 #: Backends on this machine: "numpy" always, "strict-cupy" (the CPU stand-in for
 #: CuPy in ``strict_device.py``) always, "cupy" when CuPy sees a GPU.

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import assume, given
+from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
 from npae.gradcheck import THRESHOLD, check_layer
@@ -70,11 +70,42 @@ def kinked_input(seed: int, shape: tuple[int, ...], scale: float,
     return sign * (margin + r.uniform(0, scale, size=shape))
 
 
+#: Rounding of one float64 evaluation of ``L = sum(dy * y)``, in units of
+#: ``u sum |dy * y|`` (``u = eps / 2``): the sum's own rounding plus that of the
+#: layers' outputs (each a few roundings of its own size for these small layers).
+#: Measured: at most 8.8 (truncation included) over the 2,000 arrays of 400 random
+#: nested networks of ``test_nested_sequential_with_shape_layers_gradients``; 32 leaves margin.
+LOSS_ROUNDING = 32
+
+
 def assert_gradients_pass(layer, x, seed: int = 0) -> None:
+    r"""``check_layer``'s report, every array within ``THRESHOLD`` relative or within the
+    resolution of the central difference.
+
+    A numerical gradient entry ``(L(p + h) - L(p - h)) / 2h`` carries, besides the
+    truncation ``h^2 |L'''| / 6``, the rounding of its two evaluations of ``L``, at most
+    ``delta / h`` with ``delta = LOSS_ROUNDING u sum |dy * y|``. An array whose true
+    gradient nearly cancels (the bias of a single unit, ``sum_n`` of its backpropagated
+    ``dy``; issue #24's hunt: ``n=5, c=3, hw=4, hidden=1, seed=68668`` in the nested test,
+    a relative 1.04e-7 that is all rounding) cannot be checked to a relative
+    ``THRESHOLD``: it passes when ``max |numeric - analytic| <= THRESHOLD max |analytic|
+    + delta / h``. ``rel_error`` divides by at least ``max |analytic|`` (floor 1e-8), so
+    ``rel * max(max |analytic|, 1e-8) / (1 - rel)`` bounds the absolute error. A wrong
+    backward term is off by 1e-3 of the gradient or more, far above both terms.
+    """
     report = check_layer(layer, x, rng=seed, h=H)
     assert set(report.errors) == {"x", *layer.params}, report
-    assert report.passed, str(report)
-    assert report.max_error < THRESHOLD
+    assert not report.notes, str(report)
+    y = layer.forward(x)
+    dy = np.random.default_rng(seed).standard_normal(y.shape)  # check_layer's own dy
+    resolution = LOSS_ROUNDING * np.finfo(F64).eps / 2 * np.abs(dy * y).sum() / H
+    analytic = {"x": layer.backward(dy), **layer.grads}
+    for name, rel in report.errors.items():
+        if rel < THRESHOLD:
+            continue
+        size = np.abs(analytic[name]).max()
+        err = rel * max(size, 1e-8) / (1 - rel) if rel < 1 else np.inf
+        assert err <= THRESHOLD * size + resolution, (name, err, resolution, str(report))
 
 
 # -- gradient checks: one layer at a time -------------------------------------------------
@@ -162,6 +193,7 @@ def test_sequential_stack_gradients(n, dims, acts, init, seed, scale):
 
 
 @given(n=batch, c=st.integers(1, 3), hw=st.integers(1, 4), hidden=features, seed=seeds)
+@example(n=5, c=3, hw=4, hidden=1, seed=68668)  # a bias gradient that nearly cancels
 def test_nested_sequential_with_shape_layers_gradients(n, c, hw, hidden, seed):
     d = c * hw * hw
     inner = Sequential(Dense(d, hidden, rng=seed, dtype=F64), Tanh())

@@ -40,10 +40,10 @@ import numpy as np
 
 from npae.arguments import as_generator, check_real, is_int
 from npae.backend import Array, asnumpy, get_array_module
-from npae.layers.activations import Sigmoid, sigmoid, softplus
+from npae.layers.activations import Sigmoid, sigmoid
 from npae.layers.base import Layer
 from npae.layers.dense import Dense
-from npae.losses import bce_with_logits, mse
+from npae.losses import bce_logits_terms, bce_with_logits, mse
 from npae.models.autoencoder import Autoencoder, check_data, dense_layers, read_parts
 from npae.network import Sequential, leaf_layers, output_width
 from npae.penalties import LOGVAR_CLIP, gaussian_kl
@@ -258,13 +258,15 @@ class VAE(Autoencoder):
     def _log_px(self, params: Array, x: Array) -> Array:
         r"""``log p(x | z)`` per sample, shape ``(N,)``, with every constant.
 
-        Bernoulli: ``sum_i [x_i l_i - softplus(l_i)]`` (the negative of
-        ``bce_with_logits``, summed over pixels). Gaussian:
+        Bernoulli: ``sum_i [x_i l_i - softplus(l_i)]``, the negative of
+        ``bce_with_logits`` summed over pixels, and computed as it is (a sum of
+        non-negative terms, so a confident pixel keeps its full relative precision
+        instead of cancelling ``x_i l_i`` against ``softplus(l_i)``). Gaussian:
         ``-||x - m||^2 / (2 v) - (D/2) log(2 pi v)``.
         """
         axes = tuple(range(1, x.ndim))
         if self.likelihood == "bernoulli":
-            return (x * params - softplus(params)).sum(axis=axes)
+            return -bce_logits_terms(params, x).sum(axis=axes)
         D = math.prod(x.shape[1:])
         diff = x - params
         return ((diff * diff).sum(axis=axes) * (-0.5 / self.variance)
