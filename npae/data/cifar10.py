@@ -39,8 +39,10 @@ from npae.data.cache import (
 __all__ = ["CIFAR10_ARCHIVE", "CIFAR10_FOLDER", "CIFAR10_FILES", "parse_cifar_batch",
            "load_cifar10"]
 
-#: The official binary distribution (``cifar-10-binary.tar.gz``) and the batch files it holds.
-CIFAR10_ARCHIVE, CIFAR10_FOLDER = "cifar-10-binary.tar.gz", "cifar-10-batches-bin"
+CIFAR10_ARCHIVE = "cifar-10-binary.tar.gz"
+"""The file name of the official binary distribution of CIFAR-10."""
+CIFAR10_FOLDER = "cifar-10-batches-bin"
+"""The folder inside the archive that holds the batch files."""
 CIFAR10_FILES = {"train": tuple(f"data_batch_{i}.bin" for i in range(1, 6)),
                  "test": ("test_batch.bin",)}
 _CIFAR_SIDE, _CIFAR_CLASSES, _CIFAR_PER_FILE = 32, 10, 10000

@@ -47,8 +47,10 @@ SHAPES = {"train": (60000, 28, 28), "test": (10000, 28, 28)}
 
 
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
-#: The magic numbers of IDX image files (uint8, 3-D) and label files (uint8, 1-D).
-MAGIC_IMAGES, MAGIC_LABELS = 2051, 2049
+MAGIC_IMAGES = 2051
+"""The magic number of an IDX image file (uint8, 3-D)."""
+MAGIC_LABELS = 2049
+"""The magic number of an IDX label file (uint8, 1-D)."""
 
 
 def parse_idx(data: bytes, *, expect_magic: int | None = None, source: str = "IDX data"

@@ -77,7 +77,8 @@ def active_units(model: Any, X: Any, threshold: float = 0.01) -> tuple[int, np.n
     .. math::
         A_j = \operatorname{Var}_x\, \mathbb E_{q(z|x)}[z_j]
         = \operatorname{Var}_x\, \mu_j(x) > \text{threshold}.
- An inactive coordinate has ``mu_j`` nearly the same for every image, so the
+
+    An inactive coordinate has ``mu_j`` nearly the same for every image, so the
     decoder can learn nothing about ``x`` from it. Returns ``(count, A)``, ``A`` of shape
     ``(L,)`` (population variance over ``X``).
     """
