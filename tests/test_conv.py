@@ -6,9 +6,10 @@ import re
 
 import numpy as np
 import pytest
-from hypothesis import assume, given
+from hypothesis import assume, example, given
 from hypothesis import strategies as st
 from scipy.signal import correlate2d
+from test_layers import assert_gradients_pass
 
 from npae.gradcheck import check_layer
 from npae.im2col import Workspace, col2im, im2col
@@ -74,21 +75,21 @@ def randomize_bias(layer, seed):
 # -- gradients ---------------------------------------------------------------------------
 
 @given(conv_cases())
+@example({"n": 1, "c_in": 1, "c_out": 1, "h": 6, "w": 7, "kernel": (2, 2), "stride": (3, 3),
+          "padding": (1, 1), "seed": 1371})
 def test_conv2d_gradients(c):
+    """Each array within 1e-7 relative, or within the central difference's resolution
+    (``tests/test_layers.py::assert_gradients_pass`` derives it): the explore profile found
+    the example above, whose bias gradient (a sum of 4 values of ``dy`` for one channel)
+    nearly cancels, at 1.13e-7 relative, all of it rounding of ``L``."""
     assume(conv_possible(c))
-    layer = make_conv(c)
-    report = check_layer(layer, random_input(c), rng=c["seed"])
-    assert report.passed, str(report)
-    assert set(report.errors) == {"x", "W", "b"}
+    assert_gradients_pass(make_conv(c), random_input(c), c["seed"])
 
 
 @given(conv_cases(transpose=True))
 def test_conv_transpose2d_gradients(c):
     assume(convT_possible(c))
-    layer = make_convT(c)
-    report = check_layer(layer, random_input(c), rng=c["seed"])
-    assert report.passed, str(report)
-    assert set(report.errors) == {"x", "W", "b"}
+    assert_gradients_pass(make_convT(c), random_input(c), c["seed"])  # as for Conv2D
 
 
 # -- shapes and refusals -----------------------------------------------------------------
