@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -114,19 +113,7 @@ def run_tutorial(tmp_path: Path):
     Returns a function ``run(name, timeout=600) -> CompletedProcess`` that fails the
     test, with the end of the output, when the script exits non-zero.
     """
-    root = Path(__file__).resolve().parents[1]
-
     def run(name: str, timeout: int = 600) -> subprocess.CompletedProcess:
-        reused = docs_build.executed(name, tmp_path)  # CI's docs build ran it already
-        if reused is not None:
-            return reused
-        env = {**os.environ, "NPAE_FAST": "1", "NPAE_FIGURES": str(tmp_path),
-               "MPLBACKEND": "Agg",
-               # small matrices: one BLAS thread avoids oversubscribing a busy machine
-               "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
-        result = subprocess.run([sys.executable, str(root / "tutorials" / name)], cwd=tmp_path,
-                                env=env, capture_output=True, text=True, timeout=timeout)
-        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-        return result
+        return docs_build.run_fast(name, tmp_path, timeout)
 
     return run

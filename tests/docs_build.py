@@ -13,7 +13,10 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
+
+TUTORIALS = Path(__file__).resolve().parents[1] / "tutorials"
 
 
 def executed(name: str, figures: Path) -> subprocess.CompletedProcess | None:
@@ -30,3 +33,18 @@ def executed(name: str, figures: Path) -> subprocess.CompletedProcess | None:
         return None
     shutil.copytree(saved, figures, dirs_exist_ok=True)
     return subprocess.CompletedProcess([name], 0, transcript.read_text(encoding="utf-8"), "")
+
+
+def run_fast(name: str, figures: Path, timeout: int = 600) -> subprocess.CompletedProcess:
+    """``tutorials/<name>`` in fast mode, figures into ``figures``: the docs build's run when
+    there is one, else the script in a subprocess (one BLAS thread: small matrices, and no
+    oversubscribing a busy machine). Fails, with the end of the output, on a non-zero exit."""
+    reused = executed(name, figures)  # CI's docs build ran it already
+    if reused is not None:
+        return reused
+    env = {**os.environ, "NPAE_FAST": "1", "NPAE_FIGURES": str(figures), "MPLBACKEND": "Agg",
+           "NPAE_OFFLINE": "1", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    result = subprocess.run([sys.executable, str(TUTORIALS / name)], cwd=figures, env=env,
+                            capture_output=True, text=True, timeout=timeout)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result

@@ -3,10 +3,7 @@ its three tables, whose numbers show what is robustly true on the digits."""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -22,15 +19,7 @@ KINDS = ["PCA", "AE", "VAE", "conv AE"]
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("tutorial10")
-    reused = docs_build.executed(SCRIPT.name, tmp)  # CI's docs build ran it already
-    if reused is not None:
-        return reused.stdout, tmp
-    env = {**os.environ, "NPAE_FAST": "1", "NPAE_FIGURES": str(tmp), "MPLBACKEND": "Agg",
-           "NPAE_OFFLINE": "1", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, str(SCRIPT)], cwd=tmp, env=env,
-                          capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return proc.stdout, tmp
+    return docs_build.run_fast(SCRIPT.name, tmp).stdout, tmp
 
 
 def _table(out: str, title: str) -> list[list[str]]:

@@ -3,10 +3,7 @@ its printed tables support what its prose says about them."""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,15 +17,7 @@ NUM = r"(\d+\.\d)"
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("tutorial14")
-    reused = docs_build.executed(SCRIPT.name, tmp)  # CI's docs build ran it already
-    if reused is not None:
-        return reused.stdout, tmp
-    env = {**os.environ, "NPAE_FAST": "1", "NPAE_FIGURES": str(tmp), "MPLBACKEND": "Agg",
-           "NPAE_OFFLINE": "1", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, str(SCRIPT)], cwd=tmp, env=env,
-                          capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return proc.stdout, tmp
+    return docs_build.run_fast(SCRIPT.name, tmp).stdout, tmp
 
 
 def _mean_std(cell: str) -> tuple[float, float]:
