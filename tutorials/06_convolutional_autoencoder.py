@@ -59,6 +59,7 @@ from npae.linear import PCA
 from npae.models.autoencoder import dense_autoencoder
 from npae.models.convolutional import conv_autoencoder, summary
 from npae.optim import Adam
+from npae.train import EarlyStopping
 from npae.viz import NpaeFigure
 
 FAST = fast_mode()
@@ -369,8 +370,13 @@ fig
 # digits, as the deck's text transcribes it, shows 26 of the 36 `d = 2`
 # reconstructions as the digit that went in (every 4 comes out as a 9; 3s as 8 or 5;
 # one 5 as an 8), 34 of 36 at `d = 4`. Two measurements of the same claim on our
-# `(2, 1, 1)` model:
+# `(2, 1, 1)` model, and on the same model trained properly:
 #
+# - **trained properly**: the table's models stop after a fixed budget (10 epochs of
+#   18,000 MNIST images), which can understate what a 2-D code holds. So the `(2, 1, 1)`
+#   model is trained once more on every training image (60,000 on MNIST: 54,000 to fit,
+#   6,000 to validate) until its validation error has not improved for 3 epochs
+#   (`EarlyStopping`, at most 60 epochs, the best epoch's weights kept);
 # - **a classifier on the 2-D code**: the linear probe and the 5-NN accuracy of the
 #   codes (`npae.features`, trained on the training codes with their labels), beside
 #   the dense model's 2-D code and PCA's 2 components;
@@ -379,12 +385,26 @@ fig
 #   input's label, and which digits turn into which.
 
 # %%
+Xall = load_images(FAST)[0].reshape(-1, *shape)  # every training image: 60,000 on MNIST
+n_val_all = len(Xall) // 10
+d2 = conv_autoencoder(shape, (16, 32), bottleneck=(2, 1, 1), rng=0)
+stop = EarlyStopping(patience=3)
+t0 = time.perf_counter()
+hist_d2 = d2.fit(Xall[:-n_val_all], epochs=60, batch_size=batch_size, optimizer=Adam(lr),
+                 validation=Xall[-n_val_all:], callbacks=[stop], rng=1, verbose=0)
+print(f"conv (2, 1, 1) on {len(Xall) - n_val_all} images: {len(hist_d2['loss'])} epochs "
+      f"in {time.perf_counter() - t0:.0f} s, best validation MSE at epoch "
+      f"{stop.best_epoch + 1}; test MSE {d2.evaluate(Xte)['reconstruction']:.4f} "
+      f"(the table's {epochs}-epoch model: {results['conv', 2]['mse']:.4f})")
+
+# %%
 yfit = ytr[:-n_val]
 flat = {"fit": Xfit.reshape(len(Xfit), -1), "test": Xte_flat}
 pca2 = PCA(2).fit(flat["fit"])
-codes2 = {
+codes2 = {  # every classifier learns from the same labelled codes: the table's fit images
     "conv (2, 1, 1)": (results["conv", 2]["model"].encode(Xfit),
                        results["conv", 2]["model"].encode(Xte)),
+    "conv, trained": (d2.encode(Xfit), d2.encode(Xte)),
     "dense, d = 2": (results["dense", 2]["model"].encode(flat["fit"]),
                      results["dense", 2]["model"].encode(flat["test"])),
     "PCA, 2": (pca2.transform(flat["fit"]), pca2.transform(flat["test"])),
@@ -408,13 +428,15 @@ def read_digits(images):
 read_inputs = read_digits(Xte_flat)
 print(f"\nthe pixel classifier on the test images themselves: "
       f"{100 * np.mean(read_inputs == yte):.1f} % right")
-for c in codes:
-    recon = results["conv", c]["model"].reconstruct(Xte).reshape(len(Xte), -1)
-    read = read_digits(recon)
+readers = {"conv (2, 1, 1)": results["conv", 2]["model"], "conv (2, 1, 1) trained": d2,
+           "conv (4, 1, 1)": results["conv", 4]["model"],
+           "conv (32, 1, 1)": results["conv", 32]["model"]}
+for name, ae in readers.items():
+    read = read_digits(ae.reconstruct(Xte).reshape(len(Xte), -1))
     right = read == yte
     pairs = [(int(a), int(b)) for a, b in zip(yte[~right], read[~right])]
     common = sorted(set(pairs), key=lambda p: -pairs.count(p))[:4]
-    print(f"conv ({c}, 1, 1) reconstructions read as the input's digit: "
+    print(f"{name:>22} reconstructions read as the input's digit: "
           f"{100 * right.mean():5.1f} %; most common changes: "
           + ", ".join(f"{a} -> {b} ({pairs.count((a, b))})" for a, b in common))
 
@@ -425,7 +447,11 @@ for c in codes:
 # seven times chance, and 60 % of its reconstructions are still read as the digit that
 # went in (the deck's figure: 26 of 36, 72 %, on MNIST). Far from perfect: the printed
 # changes say which digits merge when two numbers describe them, as the deck's 4s
-# become 9s. With `c = 4` the reconstructions are read right much more often (75 %),
+# become 9s. Training the `(2, 1, 1)` model to convergence on every training image
+# changes little here: it stops after 33 epochs, its test MSE falls from 0.0472 to
+# 0.0464, and its code's accuracies (55 % and 68 %) and reconstructions read right
+# (61 %) move by one or two points: the two numbers, not the training budget, are
+# the limit. With `c = 4` the reconstructions are read right much more often (75 %),
 # and with `c = 32` about as often as the test images themselves. The dense model's
 # 2-D code is better for a classifier than the convolutional one here, and PCA's
 # worse: "decently" means a classifier right on a majority of the digits, not a good
