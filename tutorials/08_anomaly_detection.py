@@ -181,8 +181,8 @@ fig.savefig(FIG / "08_extremes.png", dpi=120, bbox_inches="tight")
 # - The negative ELBO adds the KL term, the cost in nats of the code under the prior,
 #   and measures reconstruction with the Bernoulli likelihood instead of the squared
 #   error. On this split it is the *weaker* VAE score (on MNIST with 10 epochs we
-#   measured an AUC of 0.785 against 0.870 for the VAE's squared error, and 0.65 against
-#   0.80 for the 7s). A likelihood is largest for *simple* images: few ink pixels mean
+#   measured an AUC of 0.784 against 0.868 for the VAE's squared error, and 0.65 against
+#   0.79 for the 7s). A likelihood is largest for *simple* images: few ink pixels mean
 #   few chances to be wrong, so a thin 7 or 9 gets a small `-ELBO` whatever its class,
 #   while an elaborate 2 pays for every stroke. This is a known weakness of likelihood
 #   scores for anomaly detection (a model can give unseen kinds of data a *higher*
