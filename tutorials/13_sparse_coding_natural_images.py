@@ -204,7 +204,7 @@ viz.weight_grid(W, image_shape=(8, 8), ncols=5, tile_size=1.0,
 #   direction (a horizontal edge in the lower half of the patch), but nearly all run
 #   the whole length of the patch: half-plane edges and plane waves, not the short edge
 #   segments of the notes' figure. The printed localization says the same: in the full
-#   mode the median is 0.44 against 0.38 for random filters, with 8 of the 25 above
+#   mode the median is 0.45 against 0.38 for random filters, with 8 of the 25 above
 #   0.5; in the fast mode it is closer still to the random value.
 # - Why this differs from the notes' picture: the notes' images (Olshausen and Field's)
 #   were *whitened* before patches were cut, flattening the 1/f power spectrum of
@@ -336,17 +336,17 @@ fig
 # **What to notice** (the tables above are this run's; the full mode's numbers are
 # quoted)
 #
-# - **Sparse AE: L-BFGS ends lowest.** In the full mode, after 412 evaluations: L-BFGS
-#   0.694, CG 0.720, minibatch Adam 0.751, full-batch Adam 0.877 at its best learning
+# - **Sparse AE: L-BFGS ends lowest.** In the full mode, after 415 evaluations: L-BFGS
+#   0.689, CG 0.722, minibatch Adam 0.754, full-batch Adam 0.876 at its best learning
 #   rate (0.1) and about 0.93 at the others; the fast mode ranks them the same way. Its
 #   curvature model takes long, well-scaled steps where full-batch Adam, one step per
 #   evaluation, is still descending, and it needs no learning rate at all.
 # - **Contractive AE: the picture turns.** L-BFGS drops fastest during the first few
-#   dozen evaluations, then creeps along a plateau (0.567 after 451 evaluations in the
-#   full mode). Minibatch Adam, 100 noisy steps per epoch, goes far lower (0.208), and
-#   in the full mode even full-batch Adam at learning rate 0.01 ends below L-BFGS
-#   (0.500); in the fast mode L-BFGS is ahead of every full-batch Adam, but still behind
-#   minibatch Adam.
+#   dozen evaluations, then creeps along a plateau (0.564 after 445 evaluations in the
+#   full mode). Minibatch Adam, 100 noisy steps per epoch, goes far lower (0.204), and
+#   in the full mode even full-batch Adam at learning rate 0.03 ends below L-BFGS
+#   (0.555; 0.568 at 0.01, just above it); in the fast mode L-BFGS is ahead of every
+#   full-batch Adam, but still behind minibatch Adam.
 # - CG ends above L-BFGS in every run here.
 # - So a deterministic objective *allows* second-order methods, as deck 001 says of
 #   the contractive autoencoder; it
