@@ -291,6 +291,22 @@ def test_offline_and_absent_says_where_to_put_files(tmp_path):
     assert str(tmp_path / "cache" / "fashion-mnist") in msg
 
 
+
+def test_fashion_mnist_files_are_found_where_mnist_would_be(tmp_path, monkeypatch):
+    """Tutorial 14 uses Fashion-MNIST when ``data.load("fashion-mnist")`` finds it: raw
+    IDX files in ``$NPAE_DATA/fashion-mnist/`` (names shared with MNIST's) are read,
+    labels and pixels as written (pixels scaled to [0, 1]). Tiny files, so without the
+    official shape check (``checksums={}``, as for private data in IDX form)."""
+    monkeypatch.setenv("NPAE_DATA", str(tmp_path))
+    arrays = fake_mnist(tmp_path / "fashion-mnist", gz=False, seed=3)
+    for split, stem in (("train", "train"), ("test", "t10k")):
+        got = data.load("fashion-mnist", split, checksums={})
+        np.testing.assert_array_equal(got.labels, arrays[f"{stem}-labels-idx1-ubyte"])
+        np.testing.assert_allclose(got.images[:, 0] * 255,
+                                   arrays[f"{stem}-images-idx3-ubyte"], atol=1e-4)
+    with pytest.raises(FileNotFoundError, match="mnist"):
+        data.load("mnist", "test")  # the Fashion folder is not MNIST's
+
 # --------------------------------------------------------------------------- downloads
 def test_download_verified_and_renamed(tmp_path, serve):
     src = tmp_path / "srv"
