@@ -33,6 +33,7 @@ from npae.network import Sequential
 from npae.optim import Adam
 
 import strict_device
+from rounding import assert_close, layer_sums
 
 
 @pytest.fixture
@@ -261,9 +262,8 @@ def test_reference_pool_upsample_reshape_gradients(kernel, stride):
 
 # -- every fast kernel against the reference (hypothesis; both memory layouts) ----------------
 
-def _close(got, expected, tol=1e-12):
-    assert got.shape == expected.shape
-    np.testing.assert_allclose(got, expected, rtol=tol, atol=tol)
+def _close(got, expected, tol=1e-12, sums=None):
+    assert_close(got, expected, tol, sums)
 
 
 @given(conv_cases())
@@ -272,29 +272,35 @@ def test_fast_conv2d_is_the_reference(c):
     pair = c["stride"], c["padding"]
     y_ref, cache_ref = reference.conv2d_forward(x, W, b, *pair)
     dy = r.standard_normal(y_ref.shape)
+    sums = layer_sums(lambda x, W, b: reference.conv2d_forward(x, W, b, *pair),
+                           lambda dy, cache, W: reference.conv2d_backward(dy, cache, W, *pair),
+                           x, W, b, dy)
+    expected = (y_ref, *reference.conv2d_backward(dy, cache_ref, W, *pair))
     if c["channels_last"]:
         x, dy = as_channels_last(x), as_channels_last(dy)
     y, cache = fast.conv2d_forward(x, W, b, *pair, ws=fast.Workspace())
-    _close(y, y_ref)
-    for got, expected in zip(fast.conv2d_backward(dy, cache, W, *pair),
-                             reference.conv2d_backward(dy, cache_ref, W, *pair), strict=True):
-        _close(got, expected)
+    got = (y, *fast.conv2d_backward(dy, cache, W, *pair))
+    for k, (g, e) in enumerate(zip(got, expected, strict=True)):
+        _close(g, e, sums=lambda k=k: sums()[k])
 
 
 @given(conv_cases(transpose=True))
 def test_fast_conv_transpose2d_is_the_reference(c):
     x, W, b, r = _conv_arrays(c, transpose=True)
-    pair = c["stride"], c["padding"]
-    y_ref, cache_ref = reference.conv_transpose2d_forward(x, W, b, *pair, c["output_padding"])
+    pair, op = (c["stride"], c["padding"]), c["output_padding"]
+    y_ref, cache_ref = reference.conv_transpose2d_forward(x, W, b, *pair, op)
     dy = r.standard_normal(y_ref.shape)
+    sums = layer_sums(
+        lambda x, W, b: reference.conv_transpose2d_forward(x, W, b, *pair, op),
+        lambda dy, cache, W: reference.conv_transpose2d_backward(dy, cache, W, *pair),
+        x, W, b, dy)
+    expected = (y_ref, *reference.conv_transpose2d_backward(dy, cache_ref, W, *pair))
     if c["channels_last"]:
         x, dy = as_channels_last(x), as_channels_last(dy)
-    y, cache = fast.conv_transpose2d_forward(x, W, b, *pair, c["output_padding"])
-    _close(y, y_ref)
-    for got, expected in zip(fast.conv_transpose2d_backward(dy, cache, W, *pair),
-                             reference.conv_transpose2d_backward(dy, cache_ref, W, *pair),
-                             strict=True):
-        _close(got, expected)
+    y, cache = fast.conv_transpose2d_forward(x, W, b, *pair, op)
+    got = (y, *fast.conv_transpose2d_backward(dy, cache, W, *pair))
+    for k, (g, e) in enumerate(zip(got, expected, strict=True)):
+        _close(g, e, sums=lambda k=k: sums()[k])
 
 
 @given(pool_cases())

@@ -6,8 +6,6 @@ the strict CuPy stand-in (the same numbers, bit for bit)."""
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 import pytest
 from hypothesis import assume, example, given, settings
@@ -21,6 +19,7 @@ from npae.layers import LeakyReLU, ReLU, Sigmoid, Softplus, Tanh
 from npae.layers.activations import sigmoid, softplus
 
 import strict_device
+from rounding import assert_close, layer_sums
 
 TOL = {np.float64: 1e-12, np.float32: 1e-5}
 
@@ -37,38 +36,7 @@ def _channels_last(a: np.ndarray) -> np.ndarray:
 
 
 def _close(got, expected, dtype, sums=None):
-    """``got`` equals ``expected`` to ``TOL`` (relative and absolute), or, where an element
-    is a sum of products, to the rounding bound of two such sums.
-
-    ``sums()`` gives, per element, ``S`` (the sum of the terms' sizes, ``|x_i| |w_i|``) and
-    ``n`` (their count). Each of the two computations of a sum of ``n`` products in
-    floating point is within ``gamma_n S`` of the exact sum, ``gamma_n = n u / (1 - n u)``
-    with ``u`` the dtype's unit roundoff (Higham, *Accuracy and Stability of Numerical
-    Algorithms*, 2nd ed., eq. 3.5; any order of summation, with or without FMA), so
-    ``|got - expected| <= 2 gamma_n S``. Where terms cancel, ``S`` is much larger than the
-    result and this bound, not ``TOL``, is the resolution (a float32 transposed convolution
-    whose output -1.427 is a sum of 14 terms near 10 in size: difference 2.5e-5).
-    """
-    assert got.shape == expected.shape
-    assert got.dtype == expected.dtype
-    tol = TOL[dtype]
-    err = np.abs(got.astype(np.float64) - expected)
-    ok = err <= tol * (1 + np.abs(expected))
-    if not ok.all() and sums is not None:
-        S, n = sums()
-        u = np.finfo(dtype).eps / 2
-        ok |= err <= 2 * n * u / (1 - n * u) * S
-    if not ok.all():
-        np.testing.assert_allclose(got, expected, rtol=tol, atol=tol)
-
-
-def _sums(fn, *arrays):
-    """``fn``'s outputs (each element a sum of products of ``arrays``) as ``_close`` needs
-    them: per element ``S = fn(|a|, ...)`` and ``n = fn(1, ...)``, in float64. The
-    outputs' order is ``fn``'s; ``fn`` returns a tuple."""
-    S = fn(*(np.abs(a.astype(np.float64)) for a in arrays))
-    n = fn(*(np.ones(a.shape) for a in arrays))
-    return list(zip(S, n, strict=True))
+    assert_close(got, expected, TOL[dtype], sums)
 
 
 @st.composite
@@ -115,12 +83,9 @@ def test_conv2d_through_the_phase_scatter_is_the_reference(c):
     y_ref, cache_ref = reference.conv2d_forward(x, W, b, *pair)
     dy = r.standard_normal(y_ref.shape).astype(dtype)
     expected = reference.conv2d_backward(dy, cache_ref, W, *pair)
-
-    def conv(x, W, b, dy):  # y, dx, dW, db: every element a sum of products
-        y, cache = reference.conv2d_forward(x, W, b, *pair)
-        return (y, *reference.conv2d_backward(dy, cache, W, *pair))
-
-    sums = functools.cache(functools.partial(_sums, conv, x, W, b, dy))  # NCHW arrays
+    sums = layer_sums(lambda x, W, b: reference.conv2d_forward(x, W, b, *pair),
+                      lambda dy, cache, W: reference.conv2d_backward(dy, cache, W, *pair),
+                      x, W, b, dy)  # from the NCHW arrays
     if c["channels_last"]:
         x, dy = _channels_last(x), _channels_last(dy)
     ws = fast.Workspace()
@@ -151,12 +116,10 @@ def test_conv_transpose2d_forward_is_the_phase_scatter_and_the_reference(c):
     y_ref, cache_ref = reference.conv_transpose2d_forward(x, W, b, *pair, op)
     dy = r.standard_normal(y_ref.shape).astype(dtype)
     expected = reference.conv_transpose2d_backward(dy, cache_ref, W, *pair)
-
-    def conv_t(x, W, b, dy):  # y, dx, dW, db: every element a sum of products
-        y, cache = reference.conv_transpose2d_forward(x, W, b, *pair, op)
-        return (y, *reference.conv_transpose2d_backward(dy, cache, W, *pair))
-
-    sums = functools.cache(functools.partial(_sums, conv_t, x, W, b, dy))  # NCHW arrays
+    sums = layer_sums(
+        lambda x, W, b: reference.conv_transpose2d_forward(x, W, b, *pair, op),
+        lambda dy, cache, W: reference.conv_transpose2d_backward(dy, cache, W, *pair),
+        x, W, b, dy)
     if c["channels_last"]:
         x, dy = _channels_last(x), _channels_last(dy)
     ws = fast.Workspace()
