@@ -291,7 +291,6 @@ def test_offline_and_absent_says_where_to_put_files(tmp_path):
     assert str(tmp_path / "cache" / "fashion-mnist") in msg
 
 
-
 def test_fashion_mnist_files_are_found_where_mnist_would_be(tmp_path, monkeypatch):
     """Tutorial 14 uses Fashion-MNIST when ``data.load("fashion-mnist")`` finds it: raw
     IDX files in ``$NPAE_DATA/fashion-mnist/`` (names shared with MNIST's) are read,
@@ -306,6 +305,7 @@ def test_fashion_mnist_files_are_found_where_mnist_would_be(tmp_path, monkeypatc
                                    arrays[f"{stem}-images-idx3-ubyte"], atol=1e-4)
     with pytest.raises(FileNotFoundError, match="mnist"):
         data.load("mnist", "test")  # the Fashion folder is not MNIST's
+
 
 # --------------------------------------------------------------------------- downloads
 def test_download_verified_and_renamed(tmp_path, serve):

@@ -273,8 +273,8 @@ def test_fast_conv2d_is_the_reference(c):
     y_ref, cache_ref = reference.conv2d_forward(x, W, b, *pair)
     dy = r.standard_normal(y_ref.shape)
     sums = layer_sums(lambda x, W, b: reference.conv2d_forward(x, W, b, *pair),
-                           lambda dy, cache, W: reference.conv2d_backward(dy, cache, W, *pair),
-                           x, W, b, dy)
+                      lambda dy, cache, W: reference.conv2d_backward(dy, cache, W, *pair),
+                      x, W, b, dy)
     expected = (y_ref, *reference.conv2d_backward(dy, cache_ref, W, *pair))
     if c["channels_last"]:
         x, dy = as_channels_last(x), as_channels_last(dy)
