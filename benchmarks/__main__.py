@@ -15,7 +15,8 @@ after one warm-up each); ``--samples N`` images per epoch (default 10,000);
 ``--layers`` times every layer of the convolutional models instead
 (:mod:`benchmarks.layers`), forward + backward, one table row per layer;
 ``--scaling`` how time and memory grow with the batch and the image
-(:mod:`benchmarks.scaling`), ``--plot [PATH]`` its figure.
+(:mod:`benchmarks.scaling`), ``--plot [PATH]`` its figure; ``--profile`` where each
+model's epoch spends its time, part by part (:mod:`benchmarks.breakdown`).
 """
 
 from __future__ import annotations
@@ -172,7 +173,23 @@ def main(argv: list[str] | None = None) -> int:
                    help="epoch time and peak memory against batch and image size instead")
     p.add_argument("--plot", nargs="?", const="benchmarks/results/scaling.png", default=None,
                    help="with --scaling, write the figure (default %(const)s)")
+    p.add_argument("--profile", action="store_true",
+                   help="split each model's epoch into parts (layers by kind, optimizer, rest)")
     args = p.parse_args(argv)
+    if args.profile:
+        from benchmarks import breakdown
+
+        with _restoring(backend.current()):
+            backend.use("numpy")
+            result = breakdown.run(BENCHMARKS, args.only, args.repeat, args.samples)
+        result.update(_machine(result["torch"]))
+        print()
+        print(machine_line(result) + "\n\n" + breakdown.markdown(result))
+        out = Path(args.json or Path(__file__).parent / "results" / "profile.json")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=2))
+        print(f"\nsaved {out}")
+        return 0
     if args.scaling:  # benchmarks.scaling: its own table, figure and JSON
         from benchmarks import scaling
 

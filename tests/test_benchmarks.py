@@ -166,3 +166,47 @@ def test_scaling_flag_reports_time_memory_and_a_figure(monkeypatch, tmp_path, ca
     printed = capsys.readouterr().out
     assert "| model | input | batch | npae µs/sample | PyTorch µs/sample | ratio |" in printed
     assert "| conv AE | 3x8x8 | 8 |" in printed
+
+
+# -- where an epoch's time goes (--profile) ------------------------------------------------
+
+from benchmarks import breakdown  # noqa: E402
+
+
+def test_profile_flag_splits_every_model_epoch_into_parts(tiny, no_torch, monkeypatch,
+                                                          tmp_path, capsys):
+    monkeypatch.setattr(breakdown, "try_torch", lambda: None)
+    out = tmp_path / "profile.json"
+    assert suite.main(["--profile", "--samples", "128", "--repeat", "1", "--json",
+                       str(out)]) == 0
+    rows = {r["benchmark"]: r for r in json.loads(out.read_text())["rows"]}
+    epochs = [b[0] for b in suite.BENCHMARKS if b[1] is None]
+    assert list(rows) == epochs and "conv layer fwd+bwd" not in rows
+    for name, r in rows.items():
+        parts = r["parts"]
+        assert list(parts) == [*breakdown.PARTS, "rest"]
+        # timed parts never overlap (a nested timed call counts once), so none is
+        # negative and their sum stays within the epoch: the rest is >= 0
+        assert all(v >= 0 for v in parts.values()), (name, parts)
+        assert sum(parts.values()) == pytest.approx(r["npae_s"])
+        assert parts["optimizer"] > 0 and parts["activations"] > 0
+        assert (parts["conv"] > 0) == ("conv" in name or "CNN" in name), name
+    assert rows["dense AE epoch"]["parts"]["dense"] > 0
+    assert rows["classic conv AE epoch"]["parts"]["pool/upsample/reshape"] > 0
+    printed = capsys.readouterr().out
+    assert ("| model | npae s | PyTorch s | ratio | dense | conv | pool/upsample/reshape | "
+            "activations | optimizer | rest |") in printed
+    assert "| dense AE epoch |" in printed
+
+
+def test_profile_timers_are_removed_after_the_run_even_after_an_error():
+    from npae.layers import Dense
+    from npae.optim import Adam
+
+    forward, step = Dense.__dict__["forward"], Adam.__dict__["step"]
+    with pytest.raises(RuntimeError, match="stop"), breakdown.timed_parts() as timers:
+        assert Dense.__dict__["forward"] is not forward  # timed inside
+        Dense(3, 2, rng=0).forward(np.ones((4, 3), np.float32))
+        assert timers.seconds["dense"] > 0
+        raise RuntimeError("stop")
+    assert Dense.__dict__["forward"] is forward and Adam.__dict__["step"] is step
