@@ -9,7 +9,10 @@ new interpreter where there is no ``fork``), which
 
 1. confines itself (:func:`npae.exercises.sandbox.confine`): own session, limits,
    descriptors 0-2 on ``/dev/null``, the audit hook;
-2. imports the student's file and answers ``ok`` or ``error``;
+2. waits for the relay's ``go``, sent once the relay has told the grader ``started``
+   (so whatever the student's code does, the grader already knows it started: one
+   outcome for a student's code that kills the relay, not two raced), then imports
+   the student's file and answers ``ok`` or ``error``;
 3. answers requests, with arrays only: ``run`` (forward then backward on one case:
    the outputs and the gradients) and ``outputs`` (forward on each of a stack of
    perturbed inputs, for the grader's central differences); ``end`` ends it.
@@ -248,6 +251,7 @@ def child_main(read_fd: int, write_fd: int, config: dict[str, Any]) -> None:
     """The student process: confine, import the file, answer until ``end``."""
     sandbox.confine((read_fd, write_fd), sandbox.Limits(**config["limits"]))
     chan = protocol.Channel(read_fd, write_fd)
+    chan.receive()  # the relay's "go": the grader knows by now that this process started
     if config.get("npae_root"):
         sys.path.append(config["npae_root"])  # the student imports the grader's npae
     for name in config.get("preimport", []):  # what the stub imports is not flagged
@@ -314,6 +318,13 @@ class _Child:
             self.pid = self.proc.pid
             self.write_fd, self.read_fd = self.proc.stdin.fileno(), self.proc.stdout.fileno()
 
+    def release(self) -> None:
+        """Send ``go``: the student process waits for it before running any student code."""
+        try:
+            protocol.write_frame(self.write_fd, protocol.encode("go"))
+        except OSError:
+            pass  # it is gone: reading its reply says how
+
     def end(self) -> str:
         """Stop it (if it still runs) and say how it ended."""
         for fd in (self.write_fd, self.read_fd):
@@ -368,6 +379,7 @@ def relay_main(mode: str) -> None:
             if kind == "start":
                 child = _Child(json.loads(text), mode)
                 tell("started", str(child.pid))
+                child.release()  # only now does the student's code run
             elif kind == "stop" and child is not None:
                 tell("ended", child.end())
                 child = None
