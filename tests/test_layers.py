@@ -78,10 +78,15 @@ def kinked_input(seed: int, shape: tuple[int, ...], scale: float,
 LOSS_ROUNDING = 32
 
 
+def rounding_resolution(terms_abs_sum: float, h: float = H) -> float:
+    """``LOSS_ROUNDING u sum|terms| / h``: the most the rounding of a float64 loss's two
+    evaluations moves one central-difference entry of step ``h``."""
+    return LOSS_ROUNDING * np.finfo(F64).eps / 2 * terms_abs_sum / h
+
+
 def central_difference_resolution(layer, x, dy) -> float:
-    """``delta / h``: the most the rounding of ``L = sum(dy * y)``'s two evaluations moves
-    one central-difference entry (see :func:`assert_gradients_pass`)."""
-    return LOSS_ROUNDING * np.finfo(F64).eps / 2 * np.abs(dy * layer.forward(x)).sum() / H
+    """:func:`rounding_resolution` of ``L = sum(dy * y)`` (see :func:`assert_gradients_pass`)."""
+    return rounding_resolution(np.abs(dy * layer.forward(x)).sum())
 
 
 def assert_gradients_pass(layer, x, seed: int = 0, arrays: tuple[str, ...] | None = None

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 from scipy.special import rel_entr
-from test_layers import LOSS_ROUNDING
+from test_layers import rounding_resolution
 
 from npae.gradcheck import CHECK_STEP, THRESHOLD, check_function, numerical_gradient, rel_error
 from npae.layers import (
@@ -209,7 +209,7 @@ def assert_penalty_gradient(name: str, analytic: np.ndarray, P, p: np.ndarray) -
     if rel_error(analytic, num) < THRESHOLD:
         return
     num_2h = numerical_gradient(P, p, 2 * CHECK_STEP)
-    R = LOSS_ROUNDING * np.finfo(np.float64).eps / 2 * abs(P()) / CHECK_STEP
+    R = rounding_resolution(abs(P()), CHECK_STEP)
     err = np.abs(num - analytic)
     bound = THRESHOLD * np.abs(analytic).max() + np.abs(num_2h - num) / 3 + 1.5 * R
     assert (err <= bound).all(), (f"{name}: rel error {rel_error(analytic, num):.2e}, "
