@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from central_difference import assert_model_gradients, assert_within_resolution
 from hypothesis import example, given
 from hypothesis import strategies as st
 from test_layers import assert_gradients_pass, central_difference_resolution
@@ -24,7 +25,7 @@ from npae.gradcheck import (
     rel_error,
 )
 from npae.layers import Dense
-from npae.models import dense_autoencoder
+from npae.models import TiedLinearAutoencoder, dense_autoencoder
 
 
 class Square:
@@ -243,3 +244,20 @@ def test_report_helpers():
     assert report.rows() == [("demo", "x", 1e-9, True), ("demo", "W", 1e-3, False)]
     assert str(report).startswith("demo: FAIL")
     assert GradcheckReport("empty").passed and GradcheckReport("empty").max_error == 0.0
+
+
+def test_the_tests_resolution_passes_rounding_and_catches_a_slip():
+    """The suite's fallback for gradients that nearly cancel (tests/central_difference.py)
+    passes a correct gradient the relative check cannot resolve, and still fails one that
+    is off by 1e-5 of itself. A lone tied weight of -3.8e-5 has a gradient of 4.4e-5 next
+    to a loss of 0.28: the rounding bound ``R = 32 u L / h`` is 1.0e-10, 2.3e-6 of the
+    gradient, so the check's 1.09e-7 is rounding, and a 1e-5 slip (4.4e-10) is above
+    ``1.5 R`` plus the threshold's 4.4e-15."""
+    model = TiedLinearAutoencoder(1, 1, reduction="mean", rng=117, dtype=np.float64)
+    x = np.random.default_rng(118).standard_normal((1, 1))
+    assert not check_model(model, x).passed  # a correct backward, failed by rounding alone
+    assert_model_gradients(model, x)
+    model.loss(x)
+    [(name, W, dW)] = list(model.parameters())
+    with pytest.raises(AssertionError, match="encoder.0.W: rel error 1.0.e-05"):
+        assert_within_resolution(name, dW * (1 + 1e-5), lambda: model.loss(x)[0], W)

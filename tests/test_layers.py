@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from central_difference import rounding_resolution
 from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
@@ -68,20 +69,6 @@ def kinked_input(seed: int, shape: tuple[int, ...], scale: float,
     r = np.random.default_rng(seed)
     sign = r.choice([-1.0, 1.0], size=shape)
     return sign * (margin + r.uniform(0, scale, size=shape))
-
-
-#: Rounding of one float64 evaluation of ``L = sum(dy * y)``, in units of
-#: ``u sum |dy * y|`` (``u = eps / 2``): the sum's own rounding plus that of the
-#: layers' outputs (each a few roundings of its own size for these small layers).
-#: Measured: at most 8.8 (truncation included) over the 2,000 arrays of 400 random
-#: nested networks of ``test_nested_sequential_with_shape_layers_gradients``; 32 leaves margin.
-LOSS_ROUNDING = 32
-
-
-def rounding_resolution(terms_abs_sum: float, h: float = H) -> float:
-    """``LOSS_ROUNDING u sum|terms| / h``: the most the rounding of a float64 loss's two
-    evaluations moves one central-difference entry of step ``h``."""
-    return LOSS_ROUNDING * np.finfo(F64).eps / 2 * terms_abs_sum / h
 
 
 def central_difference_resolution(layer, x, dy) -> float:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from central_difference import assert_function_gradients
 from hypothesis import given
 from hypothesis import strategies as st
 from scipy.special import expit, xlog1py, xlogy
@@ -47,8 +48,7 @@ def _targets(r: np.random.Generator, shape) -> np.ndarray:
 def test_mse_gradient(reduction, n, d, seed, scale):
     r = np.random.default_rng(seed)
     pred, target = r.uniform(-scale, scale, (n, d)), r.uniform(-scale, scale, (n, d))
-    report = check_function(lambda p, t: losses.mse(p, t, reduction), pred, target, h=1e-5)
-    assert report.passed, str(report)
+    assert_function_gradients(lambda p, t: losses.mse(p, t, reduction), pred, target, h=1e-5)
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
@@ -56,8 +56,7 @@ def test_mse_gradient(reduction, n, d, seed, scale):
 def test_bce_gradient(reduction, n, d, seed):
     r = np.random.default_rng(seed)
     prob, target = r.uniform(0.01, 0.99, (n, d)), _targets(r, (n, d))
-    report = check_function(lambda p, t: losses.bce(p, t, reduction), prob, target, h=1e-6)
-    assert report.passed, str(report)
+    assert_function_gradients(lambda p, t: losses.bce(p, t, reduction), prob, target, h=1e-6)
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
@@ -65,9 +64,8 @@ def test_bce_gradient(reduction, n, d, seed):
 def test_bce_with_logits_gradient(reduction, n, d, seed, scale):
     r = np.random.default_rng(seed)
     logits, target = r.uniform(-scale, scale, (n, d)), _targets(r, (n, d))
-    report = check_function(lambda z, t: losses.bce_with_logits(z, t, reduction),
-                            logits, target, h=1e-5)
-    assert report.passed, str(report)
+    assert_function_gradients(lambda z, t: losses.bce_with_logits(z, t, reduction),
+                              logits, target, h=1e-5)
 
 
 # -- values and gradients against independent formulas ---------------------------------------

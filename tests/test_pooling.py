@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
+from test_layers import assert_gradients_pass
 
-from npae.gradcheck import check_layer
 from npae.layers import LAYERS, MaxPool2D, Upsample2D
 
 
@@ -49,8 +49,7 @@ def naive_maxpool(x, kernel, stride):
 @given(pool_cases())
 def test_maxpool_gradient(c):
     assume(fits(c))
-    report = check_layer(MaxPool2D(c["kernel"], c["stride"]), distinct_input(c), rng=c["seed"])
-    assert report.passed, str(report)
+    assert_gradients_pass(MaxPool2D(c["kernel"], c["stride"]), distinct_input(c), c["seed"])
 
 
 @given(pool_cases())
@@ -137,8 +136,7 @@ def test_upsample_matches_repeat_and_gradient(n, c, h, w, scale, seed):
             block_sums += dy[:, :, a::sh, b::sw]
     # the layer adds rows first, then columns: equal up to rounding near zero
     np.testing.assert_allclose(layer.backward(dy), block_sums, rtol=1e-12, atol=1e-13)
-    report = check_layer(layer, x, rng=seed)
-    assert report.passed, str(report)
+    assert_gradients_pass(layer, x, seed)
 
 
 def test_upsample_config_and_float32():

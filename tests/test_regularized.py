@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from central_difference import assert_model_gradients
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.datasets import load_digits
 
 import npae
-from npae.gradcheck import check_model
 from npae.layers import Dense, Flatten, ReLU, Sigmoid
 from npae.losses import mse
 from npae.models.autoencoder import Autoencoder, dense_autoencoder
@@ -47,8 +47,7 @@ def test_denoising_gradcheck(spec, loss, reduction, hidden, seed):
     model = dense_autoencoder(5, hidden, 3, activation="tanh", loss=loss, rng=seed,
                               dtype=np.float64, model=DenoisingAutoencoder, noise=spec,
                               reduction=reduction)
-    report = check_model(model, data(seed=seed), rng=seed)
-    assert report.passed, report
+    assert_model_gradients(model, data(seed=seed), rng=seed)
 
 
 @settings(max_examples=12, deadline=None)
@@ -62,8 +61,7 @@ def test_sparse_gradcheck(penalty, loss, latent, rho, weight, seed):
                               penalty=penalty,
                               **({"rho": rho, "beta": weight} if penalty == "kl" else
                                  {"lam": weight}))
-    report = check_model(model, data(seed=seed), rng=seed)
-    assert report.passed, report
+    assert_model_gradients(model, data(seed=seed), rng=seed)
 
 
 @settings(max_examples=12, deadline=None)
@@ -76,8 +74,7 @@ def test_sparse_gradcheck(penalty, loss, latent, rho, weight, seed):
 def test_contractive_gradcheck(hidden, activation, code, lam, seed):
     model = dense_autoencoder(5, hidden, 2, activation=activation, code_activation=code,
                               rng=seed, dtype=np.float64, model=ContractiveAutoencoder, lam=lam)
-    report = check_model(model, data(seed=seed), rng=seed)
-    assert report.passed, report
+    assert_model_gradients(model, data(seed=seed), rng=seed)
 
 
 # -- the hooks do what they say -------------------------------------------------------

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given
+from central_difference import assert_model_gradients
+from hypothesis import example, given
 from hypothesis import strategies as st
 
-from npae.gradcheck import check_model
 from npae.linear import PCA, compare, principal_angles
 from npae.models import TiedLinearAutoencoder
 from npae.optim import Adam
@@ -15,11 +15,15 @@ from npae.optim import Adam
 
 @given(d=st.integers(1, 9), k=st.integers(1, 5), n=st.integers(1, 6),
        reduction=st.sampled_from(["mean", "sum", "batchmean"]), seed=st.integers(0, 2**16))
+@example(d=1, k=1, n=1, reduction="mean", seed=117)
 def test_gradient_matches_finite_differences(d, k, n, reduction, seed):
+    """Against central differences, to ``THRESHOLD`` or their resolution
+    (tests/central_difference.py); an explore run drew a lone weight of -3.8e-5 whose
+    gradient, 4e-5 next to a loss of 0.28, is off by a relative 1.09e-7, all rounding
+    (d=1, k=1, n=1, mean, seed=117)."""
     model = TiedLinearAutoencoder(d, k, reduction=reduction, rng=seed, dtype=np.float64)
     x = np.random.default_rng(seed + 1).standard_normal((n, d))
-    report = check_model(model, x)
-    assert report.passed, report
+    assert_model_gradients(model, x)
 
 
 def test_gradient_has_both_terms():
